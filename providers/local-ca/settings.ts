@@ -1,0 +1,81 @@
+/**
+ * The admin's settings for one local-ca instance (the `settings` block of the
+ * instance in keymount's config). Shape and defaults are checked here; the
+ * policy patterns are compiled (and their variables checked) in policy.ts.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../../src/provider/contract.js';
+import { ONE_MINUTE_MS } from './duration.js';
+
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const DEFAULT_MAX_DURATION = '24h';
+
+const DEFAULT_DNS_NAME_PATTERNS = ['*.${POD_NAMESPACE}.svc', '*.${POD_NAMESPACE}.svc.cluster.local'];
+const DEFAULT_URI_PATTERNS = ['spiffe://${TRUST_DOMAIN}/ns/${POD_NAMESPACE}/sa/${SERVICE_ACCOUNT_NAME}'];
+
+/** SPIFFE trust domains: lower-case letters, digits, dots, dashes and underscores. */
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+
+const patternList = z.array(z.string().min(1, 'must not be empty'));
+
+const policySchema = z.strictObject({
+  /** Absent: any common name may be requested. */
+  commonNames: patternList.optional(),
+  dnsNames: patternList.default(DEFAULT_DNS_NAME_PATTERNS),
+  uriSans: patternList.default(DEFAULT_URI_PATTERNS),
+  /** Exact addresses or CIDR ranges; empty means no IP SANs at all. */
+  ipSans: patternList.default([]),
+  maxDuration: z
+    .string()
+    .default(DEFAULT_MAX_DURATION)
+    .refine((text) => (parseDuration(text) ?? 0) >= ONE_MINUTE_MS, {
+      message: 'must be a Go-style duration of at least 1m, such as "24h" or "90m"',
+    }),
+  allowIsCA: z.boolean().default(false),
+});
+
+const settingsSchema = z
+  .strictObject({
+    caCertFile: z.string().min(1, 'must not be empty').optional(),
+    caKeyFile: z.string().min(1, 'must not be empty').optional(),
+    trustDomain: z
+      .string()
+      .default(DEFAULT_TRUST_DOMAIN)
+      .refine((domain) => TRUST_DOMAIN.test(domain), {
+        message: 'must be a SPIFFE trust domain (lower-case letters, digits, ".", "-", "_")',
+      }),
+    policy: policySchema.prefault({}),
+  })
+  .refine((settings) => (settings.caCertFile === undefined) === (settings.caKeyFile === undefined), {
+    message: 'caCertFile and caKeyFile must be set together (or both left out for a generated development CA)',
+  });
+
+export type LocalCaSettings = z.output<typeof settingsSchema>;
+export type PolicySettings = LocalCaSettings['policy'];
+
+/** Validates the admin's settings; throws an Error naming every bad setting. */
+export function parseSettings(instanceName: string, settings: unknown): LocalCaSettings {
+  const result = settingsSchema.safeParse(settings ?? {});
+  if (result.success) return result.data;
+  throw invalidSettings(instanceName, result.error.issues.flatMap(describeIssue).join('; '));
+}
+
+/** The Error create() throws for bad settings: the driver refuses to start and shows it. */
+export function invalidSettings(instanceName: string, detail: string, cause?: unknown): Error {
+  return new Error(`local-ca instance "${instanceName}": invalid settings: ${detail}`, { cause });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  const where = settingPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `unknown setting "${where === '' ? key : `${where}.${key}`}"`);
+  }
+  return [where === '' ? issue.message : `${where}: ${issue.message}`];
+}
+
+/** "policy.dnsNames[2]" for ['policy', 'dnsNames', 2]. */
+export function settingPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : `${index > 0 ? '.' : ''}${String(segment)}`))
+    .join('');
+}

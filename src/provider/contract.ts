@@ -1,0 +1,117 @@
+/**
+ * The provider contract: the only part of keymount's core that providers
+ * (providers/<name>/) may import.
+ *
+ * A provider turns a pod's request into files. It returns data and never
+ * touches the disk: it does not learn the target path, and the core validates
+ * every returned path, mode and size before writing anything (the boundary the
+ * secrets-store CSI driver draws, hardened against CVE-2020-8567).
+ */
+import type { Sensitive } from '../redaction.js';
+
+export { Sensitive } from '../redaction.js';
+/** Go-style durations ("24h", "1h30m") and Kubernetes-style sizes ("4Mi"), parsed as everywhere in keymount. */
+export { parseDuration, parseSize } from '../config/units.js';
+export {
+  KeymountError,
+  invalidArgument,
+  permissionDenied,
+  failedPrecondition,
+  notFound,
+  unavailable,
+  resourceExhausted,
+  type ErrorCode,
+} from '../errors.js';
+
+/** Wall-clock time, injectable so certificate validity can be tested. */
+export interface Clock {
+  now(): Date;
+}
+
+/** The log interface providers receive; records pass through the redacting serializer. */
+export interface ProviderLogger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/** Who the volume is for, from the kubelet's pod info (podInfoOnMount). */
+export interface PodIdentity {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly serviceAccountName: string;
+}
+
+/** A projected service-account token for one audience ("" = the apiserver's default audiences). */
+export interface ServiceAccountToken {
+  readonly token: Sensitive<string>;
+  readonly expiresAt: Date | undefined;
+}
+
+export interface FetchRequest<Attributes> {
+  /** The provider's own attributes, as returned by its parseAttributes(). */
+  readonly attributes: Attributes;
+  readonly pod: PodIdentity;
+  /** The pod's service-account tokens by audience (CSIDriver tokenRequests). */
+  readonly tokens: ReadonlyMap<string, ServiceAccountToken>;
+  /** The request's `secrets` (nodePublishSecretRef), never logged. */
+  readonly secrets: Sensitive<Readonly<Record<string, string>>>;
+  /** Object versions from the last successful fetch of this volume, if any. */
+  readonly previousVersions: Readonly<Record<string, string>>;
+}
+
+/** One file for the volume. `path` is relative to the volume root; the core checks it. */
+export interface ProviderFile {
+  readonly path: string;
+  /** Permission bits; the volume's fileMode attribute applies when absent. */
+  readonly mode?: number;
+  readonly contents: Buffer;
+}
+
+export interface FetchResult {
+  readonly files: readonly ProviderFile[];
+  /** An opaque version per object, so a later refresh can skip unchanged objects. */
+  readonly versions: Readonly<Record<string, string>>;
+  /** When the content stops being valid (a certificate's notAfter), if it does. */
+  readonly notAfter?: Date;
+}
+
+/** A configured provider instance, selected by pods through the `provider` attribute. */
+export interface Provider<Attributes = unknown> {
+  /** The provider type, e.g. "local-ca". */
+  readonly type: string;
+  /** Every volumeAttributes key this provider understands (others are reported as typos). */
+  readonly attributeKeys: readonly string[];
+  /**
+   * Validates and normalises the provider's attributes (a pure function, run
+   * before any side effect). Throws invalidArgument() naming the bad key.
+   */
+  parseAttributes(attributes: Readonly<Record<string, string>>, pod: PodIdentity): Attributes;
+  /**
+   * Produces the volume's files. The signal is aborted when the CSI call's
+   * deadline or keymount's provider timeout passes. Throw KeymountError with a
+   * code: UNAVAILABLE for what a retry may cure, another code for what needs
+   * the user or admin to act.
+   */
+  fetch(request: FetchRequest<Attributes>, signal: AbortSignal): Promise<FetchResult>;
+  /** Releases clients and timers at shutdown. */
+  close?(): Promise<void>;
+}
+
+export interface ProviderDependencies {
+  readonly clock: Clock;
+  readonly logger: ProviderLogger;
+}
+
+/** A kind of provider; the admin's config names instances of it. */
+export interface ProviderType {
+  readonly type: string;
+  /**
+   * Validates the admin's settings for one instance and builds it. Runs at
+   * start-up: throw an Error whose message names the bad setting, and the
+   * driver refuses to start.
+   */
+  create(instanceName: string, settings: unknown, deps: ProviderDependencies): Promise<Provider>;
+}
