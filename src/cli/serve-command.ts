@@ -1,0 +1,66 @@
+import { ConfigError, loadServeConfig, SERVE_OPTIONS } from '../config/config.js';
+import { startDriver } from '../driver.js';
+
+const HELP = `keymount serve: run the CSI driver (Identity and Node services) on a unix socket
+
+Flags (each also read from the environment variable shown):
+${Object.entries(SERVE_OPTIONS)
+  .map(([flag, option]) => `  --${flag.padEnd(18)} ${option.help}${option.default ? ` (default ${option.default})` : ''} [${option.env}]`)
+  .join('\n')}
+
+Mounting tmpfs needs root. Without root, run it inside a user and mount namespace:
+  unshare --user --map-root-user --mount keymount serve ...
+`;
+
+export async function serveCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadServeConfig(args);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`keymount serve: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  let driver;
+  try {
+    driver = await startDriver(config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`keymount serve: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (process.getuid?.() !== 0) {
+    driver.logger.warn(
+      {},
+      'not running as root: mounting tmpfs will fail. Run as root, or inside "unshare --user --map-root-user --mount" for a private trial',
+    );
+  }
+  driver.logger.info(
+    {
+      try: `npm run --silent keymount -- publish --endpoint unix://${config.socketPath} --target ./run/try/mount -a provider=${Object.keys(config.providers)[0] ?? 'local-ca'}`,
+    },
+    'ready: publish a volume from another terminal with the command in "try"',
+  );
+  const driverRunning = driver;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      driverRunning.logger.info({ signal }, 'stopping');
+      driverRunning.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => {
+      stop('SIGTERM');
+    });
+    process.once('SIGINT', () => {
+      stop('SIGINT');
+    });
+  });
+  return 0;
+}

@@ -1,0 +1,175 @@
+/**
+ * The driver's configuration: command-line flags, their environment-variable
+ * fallbacks and the admin's YAML file, validated once at start-up into one
+ * frozen object. This is the only module that reads process.env.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+export interface ProviderInstanceConfig {
+  /** The provider type, e.g. "local-ca". */
+  readonly type: string;
+  /** Type-specific settings, validated by the provider type when it is created. */
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+export interface Config {
+  /** Filesystem path of the CSI unix socket. */
+  readonly socketPath: string;
+  readonly driverName: string;
+  readonly nodeId: string;
+  readonly stateDir: string;
+  readonly maxVolumeSizeBytes: number;
+  readonly providerTimeoutMs: number;
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly logPretty: boolean;
+  readonly configFile: string | undefined;
+  readonly providers: Readonly<Record<string, ProviderInstanceConfig>>;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Used when no --config is given: the embedded local CA, so a first try needs nothing else. */
+export const DEFAULT_PROVIDERS: Readonly<Record<string, ProviderInstanceConfig>> = {
+  'local-ca': { type: 'local-ca', settings: {} },
+};
+
+export const SERVE_OPTIONS = {
+  endpoint: { type: 'string', env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'CSI endpoint, unix://PATH' },
+  'node-id': { type: 'string', env: 'NODE_ID', default: undefined, help: "node ID reported to the kubelet (default: the host's name)" },
+  'driver-name': { type: 'string', env: 'DRIVER_NAME', default: 'keymount.csi.io', help: 'CSI driver name' },
+  'state-dir': { type: 'string', env: 'KEYMOUNT_STATE_DIR', default: '/run/keymount', help: 'where per-volume records live (never secrets)' },
+  config: { type: 'string', env: 'KEYMOUNT_CONFIG', default: undefined, help: 'YAML file naming the provider instances' },
+  'max-volume-size': { type: 'string', env: 'KEYMOUNT_MAX_VOLUME_SIZE', default: '4Mi', help: 'tmpfs size limit per volume' },
+  'provider-timeout': { type: 'string', env: 'KEYMOUNT_PROVIDER_TIMEOUT', default: '30s', help: 'upper bound for one provider fetch' },
+  'log-level': { type: 'string', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error|silent' },
+} as const;
+
+const nonEmpty = (flag: string) => z.string().min(1, `--${flag} must not be empty`);
+
+const flagsSchema = z.object({
+  endpoint: nonEmpty('endpoint').refine((value) => value.startsWith('unix://') && value.length > 'unix://'.length, {
+    message: '--endpoint must be unix://PATH (for example unix:///csi/csi.sock)',
+  }),
+  'node-id': nonEmpty('node-id').max(256, '--node-id must be at most 256 bytes'),
+  'driver-name': nonEmpty('driver-name')
+    .max(63, '--driver-name must be at most 63 characters')
+    .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, '--driver-name must be a DNS-style name such as keymount.csi.io'),
+  'state-dir': nonEmpty('state-dir'),
+  'max-volume-size': z.string().transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined || bytes < 4096) {
+      ctx.addIssue({ code: 'custom', message: `--max-volume-size "${value}" must be a size of at least 4Ki, such as 4Mi` });
+      return z.NEVER;
+    }
+    return bytes;
+  }),
+  'provider-timeout': z.string().transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined || ms < 100) {
+      ctx.addIssue({ code: 'custom', message: `--provider-timeout "${value}" must be a duration such as 30s` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent'], {
+    message: '--log-level must be one of trace, debug, info, warn, error, silent',
+  }),
+  config: z.string().optional(),
+});
+
+/** Instance names appear in pod specs and metrics, so they stay simple. */
+const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const providerInstanceSchema = z.looseObject({ type: z.string().min(1, 'type must not be empty') });
+
+const configFileSchema = z.strictObject({
+  providers: z.record(z.string(), providerInstanceSchema).superRefine((providers, ctx) => {
+    const names = Object.keys(providers);
+    if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one provider instance is required' });
+    for (const name of names) {
+      if (!INSTANCE_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `instance name "${name}" must be a lower-case DNS label (a-z, 0-9, -)` });
+      }
+    }
+  }),
+});
+
+function describeIssues(error: z.ZodError, prefix: string): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? `${prefix}${issue.path.join('.')}: ` : prefix;
+      return `${where}${issue.message}`;
+    })
+    .join('; ');
+}
+
+function readConfigFile(file: string): Record<string, ProviderInstanceConfig> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read --config ${file}: ${(error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text, { maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(`--config ${file} is not valid YAML: ${(error as Error).message}`);
+  }
+  const parsed = configFileSchema.safeParse(document);
+  if (!parsed.success) throw new ConfigError(`--config ${file}: ${describeIssues(parsed.error, '')}`);
+  const providers: Record<string, ProviderInstanceConfig> = {};
+  for (const [name, { type, ...settings }] of Object.entries(parsed.data.providers)) {
+    providers[name] = Object.freeze({ type, settings: Object.freeze(settings) });
+  }
+  return providers;
+}
+
+type FlagValues = { [K in keyof typeof SERVE_OPTIONS]?: string };
+
+/** Builds the frozen config from flags (winning) and environment variables. */
+export function buildConfig(flags: FlagValues, env: Readonly<Record<string, string | undefined>>, isTty: boolean): Config {
+  const merged: Record<string, string | undefined> = {};
+  for (const [flag, option] of Object.entries(SERVE_OPTIONS)) {
+    const envValue = env[option.env];
+    merged[flag] = flags[flag as keyof FlagValues] ?? (envValue !== undefined && envValue !== '' ? envValue : option.default);
+  }
+  merged['node-id'] ??= hostname();
+  const parsed = flagsSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, ''));
+  const values = parsed.data;
+  const configFile = values.config !== undefined ? resolve(values.config) : undefined;
+  const providers = configFile !== undefined ? readConfigFile(configFile) : DEFAULT_PROVIDERS;
+  return Object.freeze({
+    socketPath: resolve(values.endpoint.slice('unix://'.length)),
+    driverName: values['driver-name'],
+    nodeId: values['node-id'],
+    stateDir: resolve(values['state-dir']),
+    maxVolumeSizeBytes: values['max-volume-size'],
+    providerTimeoutMs: values['provider-timeout'],
+    logLevel: values['log-level'],
+    logPretty: isTty,
+    configFile,
+    providers: Object.freeze({ ...providers }),
+  });
+}
+
+/** Parses `keymount serve` arguments and the process environment. */
+export function loadServeConfig(args: readonly string[]): Config {
+  const options = Object.fromEntries(Object.keys(SERVE_OPTIONS).map((flag) => [flag, { type: 'string' as const }]));
+  let values: FlagValues;
+  try {
+    values = parseArgs({ args: [...args], options, allowPositionals: false, strict: true }).values;
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return buildConfig(values, process.env, process.stdout.isTTY);
+}

@@ -1,0 +1,5 @@
+import type { ProviderType } from './contract.js';
+import { localCaProviderType } from '../../providers/local-ca/index.js';
+
+/** Every provider type this build of keymount ships. */
+export const BUILT_IN_PROVIDER_TYPES: readonly ProviderType[] = [localCaProviderType];

@@ -1,0 +1,44 @@
+import type { Provider, ProviderDependencies, ProviderType } from './contract.js';
+import type { ProviderInstanceConfig } from '../config/config.js';
+import { ConfigError } from '../config/config.js';
+
+/** The provider instances the admin configured, by the name pods use in the `provider` attribute. */
+export class ProviderRegistry {
+  private constructor(private readonly instances: ReadonlyMap<string, Provider>) {}
+
+  /** Creates every configured instance; any bad setting stops start-up with a message naming the instance. */
+  static async create(
+    config: Readonly<Record<string, ProviderInstanceConfig>>,
+    types: readonly ProviderType[],
+    deps: (instanceName: string) => ProviderDependencies,
+  ): Promise<ProviderRegistry> {
+    const typesByName = new Map(types.map((type) => [type.type, type]));
+    const instances = new Map<string, Provider>();
+    for (const [name, instance] of Object.entries(config)) {
+      const type = typesByName.get(instance.type);
+      if (type === undefined) {
+        throw new ConfigError(
+          `provider instance "${name}" has unknown type "${instance.type}"; known types: ${[...typesByName.keys()].join(', ')}`,
+        );
+      }
+      try {
+        instances.set(name, await type.create(name, instance.settings, deps(name)));
+      } catch (error) {
+        throw new ConfigError(`provider instance "${name}" (type ${instance.type}): ${(error as Error).message}`, { cause: error });
+      }
+    }
+    return new ProviderRegistry(instances);
+  }
+
+  get(name: string): Provider | undefined {
+    return this.instances.get(name);
+  }
+
+  get names(): string[] {
+    return [...this.instances.keys()].sort();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.instances.values()].map(async (provider) => provider.close?.()));
+  }
+}

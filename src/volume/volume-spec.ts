@@ -1,0 +1,115 @@
+/**
+ * Turns a publish request's volume attributes into what the volume manager
+ * needs: the provider instance, its parsed attributes, the file mode and the
+ * group. Pure: it runs before any side effect, so a bad pod spec never leaves
+ * a mount or directory behind.
+ */
+import { createHash } from 'node:crypto';
+import { invalidArgument } from '../errors.js';
+import type { Provider } from '../provider/contract.js';
+import type { ProviderRegistry } from '../provider/registry.js';
+import type { PublishRequest } from './requests.js';
+
+/** Attributes every provider accepts. */
+export const COMMON_ATTRIBUTES = ['provider', 'fileMode', 'fsGroup'] as const;
+/** Keys the kubelet adds (pod info, tokens, ephemeral marker). */
+export const KUBELET_ATTRIBUTE_PREFIX = 'csi.storage.k8s.io/';
+export const DEFAULT_FILE_MODE = 0o440;
+
+export interface VolumeSpec {
+  readonly providerName: string;
+  readonly provider: Provider;
+  readonly providerAttributes: unknown;
+  readonly fileMode: number;
+  readonly gid: number | undefined;
+  /** Identifies the request's arguments; equal fingerprints mean an idempotent repeat. */
+  readonly fingerprint: string;
+}
+
+export function resolveVolumeSpec(request: PublishRequest, registry: ProviderRegistry): VolumeSpec {
+  const attributes = request.attributes;
+  const providerName = attributes.provider;
+  if (providerName === undefined || providerName === '') {
+    throw invalidArgument(
+      `volumeAttributes.provider is required: set it to one of the configured provider instances (${registry.names.join(', ')})`,
+    );
+  }
+  const provider = registry.get(providerName);
+  if (provider === undefined) {
+    throw invalidArgument(
+      `volumeAttributes.provider "${providerName}" is not a configured provider instance; configured: ${registry.names.join(', ')}`,
+    );
+  }
+  rejectUnknownKeys(attributes, provider);
+  const fileMode = parseFileMode(attributes.fileMode);
+  const gid = request.mountGroup ?? parseGid(attributes.fsGroup);
+  const providerAttributes = provider.parseAttributes(attributes, request.pod);
+  return {
+    providerName,
+    provider,
+    providerAttributes,
+    fileMode,
+    gid,
+    fingerprint: fingerprintOf(request),
+  };
+}
+
+function rejectUnknownKeys(attributes: Readonly<Record<string, string>>, provider: Provider): void {
+  const known = new Set<string>([...COMMON_ATTRIBUTES, ...provider.attributeKeys]);
+  for (const key of Object.keys(attributes)) {
+    if (known.has(key) || key.startsWith(KUBELET_ATTRIBUTE_PREFIX)) continue;
+    const suggestion = closest(key, [...known]);
+    throw invalidArgument(
+      `volumeAttributes has unknown key "${key}" for provider type ${provider.type}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}; known keys: ${[...known].sort().join(', ')}`,
+    );
+  }
+}
+
+function parseFileMode(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_FILE_MODE;
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw invalidArgument(`volumeAttributes.fileMode "${text}" must be octal permission bits such as 0440`);
+  }
+  return parseInt(text, 8);
+}
+
+const MAX_GID = 4_294_967_294;
+
+export function parseGid(text: string | undefined, field = 'volumeAttributes.fsGroup'): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const gid = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(gid >= 0 && gid <= MAX_GID)) throw invalidArgument(`${field} "${text}" must be a numeric group ID`);
+  return gid;
+}
+
+/** Tokens and secrets change on every kubelet call, so they are not part of what makes two requests the same. */
+function fingerprintOf(request: PublishRequest): string {
+  const sortedAttributes = Object.entries(request.attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256')
+    .update(JSON.stringify({ attributes: sortedAttributes, readOnly: request.readOnly, mountGroup: request.mountGroup ?? null }))
+    .digest('hex');
+}
+
+/** The known key within edit distance 2, to point out typos. */
+function closest(key: string, candidates: readonly string[]): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { candidate, distance };
+  }
+  return best?.candidate;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildConfig, ConfigError } from '../../src/config/config.js';
+import { formatBytes, parseDuration, parseSize } from '../../src/config/units.js';
+
+function configFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'keymount-config-')), 'keymount.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('config', () => {
+  it('has defaults that serve the built-in local-ca on /csi/csi.sock', () => {
+    const config = buildConfig({ 'node-id': 'n1' }, {}, false);
+    expect(config).toMatchObject({
+      socketPath: '/csi/csi.sock',
+      driverName: 'keymount.csi.io',
+      nodeId: 'n1',
+      stateDir: '/run/keymount',
+      maxVolumeSizeBytes: 4 * 1024 * 1024,
+      providerTimeoutMs: 30_000,
+      providers: { 'local-ca': { type: 'local-ca', settings: {} } },
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.providers)).toBe(true);
+  });
+
+  it('reads CSI_ENDPOINT and NODE_ID, and flags win over them', () => {
+    const fromEnv = buildConfig({}, { CSI_ENDPOINT: 'unix:///var/run/k.sock', NODE_ID: 'node-a' }, false);
+    expect(fromEnv.socketPath).toBe('/var/run/k.sock');
+    expect(fromEnv.nodeId).toBe('node-a');
+    const fromFlags = buildConfig({ 'node-id': 'node-b' }, { NODE_ID: 'node-a' }, false);
+    expect(fromFlags.nodeId).toBe('node-b');
+  });
+
+  it.each([
+    [{ endpoint: 'tcp://0.0.0.0:1' }, '--endpoint must be unix://PATH'],
+    [{ 'max-volume-size': 'lots' }, '--max-volume-size "lots" must be a size'],
+    [{ 'provider-timeout': 'soon' }, '--provider-timeout "soon" must be a duration'],
+    [{ 'driver-name': '-bad-' }, '--driver-name must be a DNS-style name'],
+    [{ 'log-level': 'loud' }, '--log-level must be one of'],
+  ])('fails fast on %j', (flags, message) => {
+    expect(() => buildConfig({ 'node-id': 'n', ...flags }, {}, false)).toThrow(ConfigError);
+    expect(() => buildConfig({ 'node-id': 'n', ...flags }, {}, false)).toThrow(message);
+  });
+
+  it('reads provider instances from --config, keeping type-specific settings', () => {
+    const file = configFile('providers:\n  team-ca:\n    type: local-ca\n    trustDomain: example.org\n');
+    const config = buildConfig({ 'node-id': 'n', config: file }, {}, false);
+    expect(config.providers).toEqual({ 'team-ca': { type: 'local-ca', settings: { trustDomain: 'example.org' } } });
+  });
+
+  it.each([
+    ['providers: {}\n', 'at least one provider instance is required'],
+    ['providers:\n  Bad_Name:\n    type: local-ca\n', 'must be a lower-case DNS label'],
+    ['providers:\n  a:\n    settings: {}\n', 'providers.a.type'],
+    ['provider:\n  a:\n    type: local-ca\n', 'provider'],
+    ['providers: [\n', 'is not valid YAML'],
+  ])('explains a bad config file: %j', (text, message) => {
+    expect(() => buildConfig({ 'node-id': 'n', config: configFile(text) }, {}, false)).toThrow(message);
+  });
+});
+
+describe('units', () => {
+  it.each([
+    ['30s', 30_000],
+    ['1h30m', 5_400_000],
+    ['500ms', 500],
+    ['2.5s', 2_500],
+    ['24h', 86_400_000],
+  ])('parses the duration %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+  it.each(['', '10', 'h', '1d', '-1s', '1s2'])('refuses the duration %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+  it.each([
+    ['4Mi', 4_194_304],
+    ['512Ki', 524_288],
+    ['1M', 1_000_000],
+    ['4096', 4096],
+    ['4MiB', 4_194_304],
+  ])('parses the size %s', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+  it.each(['', 'Mi', '1.5Mi', '4 TB'])('refuses the size %j', (text) => {
+    expect(parseSize(text)).toBeUndefined();
+  });
+  it('formats sizes the way users write them', () => {
+    expect(formatBytes(4_194_304)).toBe('4Mi');
+    expect(formatBytes(1536)).toBe('1536 bytes');
+    expect(formatBytes(2048)).toBe('2Ki');
+  });
+});
