@@ -51,6 +51,11 @@ export interface ServiceAccountToken {
 }
 
 export interface FetchRequest<Attributes> {
+  /**
+   * The CSI volume ID: an opaque handle for state the provider keeps in memory
+   * for this volume (leases to renew, credentials to reuse), dropped in release().
+   */
+  readonly volumeId: string;
   /** The provider's own attributes, as returned by its parseAttributes(). */
   readonly attributes: Attributes;
   readonly pod: PodIdentity;
@@ -58,7 +63,11 @@ export interface FetchRequest<Attributes> {
   readonly tokens: ReadonlyMap<string, ServiceAccountToken>;
   /** The request's `secrets` (nodePublishSecretRef), never logged. */
   readonly secrets: Sensitive<Readonly<Record<string, string>>>;
-  /** Object versions from the last successful fetch of this volume, if any. */
+  /**
+   * Object versions from the last successful fetch of this volume; empty on
+   * the first fetch. A provider that can tell from them that nothing changed
+   * answers UNCHANGED instead of downloading again.
+   */
   readonly previousVersions: Readonly<Record<string, string>>;
 }
 
@@ -76,6 +85,23 @@ export interface FetchResult {
   readonly versions: Readonly<Record<string, string>>;
   /** When the content stops being valid (a certificate's notAfter), if it does. */
   readonly notAfter?: Date;
+  /**
+   * When the provider wants to be asked again even without a kubelet
+   * republish (a certificate's renew-before point), if ever.
+   */
+  readonly refreshAt?: Date;
+}
+
+/** The answer of a refresh when every object still has its previous version: the core keeps the files it has. */
+export interface Unchanged {
+  readonly unchanged: true;
+  readonly refreshAt?: Date;
+}
+
+export const UNCHANGED: Unchanged = Object.freeze({ unchanged: true });
+
+export function isUnchanged(outcome: FetchResult | Unchanged): outcome is Unchanged {
+  return 'unchanged' in outcome;
 }
 
 /** A configured provider instance, selected by pods through the `provider` attribute. */
@@ -95,7 +121,13 @@ export interface Provider<Attributes = unknown> {
    * code: UNAVAILABLE for what a retry may cure, another code for what needs
    * the user or admin to act.
    */
-  fetch(request: FetchRequest<Attributes>, signal: AbortSignal): Promise<FetchResult>;
+  fetch(request: FetchRequest<Attributes>, signal: AbortSignal): Promise<FetchResult | Unchanged>;
+  /**
+   * The volume is being unpublished: revoke what was obtained for it (leases,
+   * tokens) and drop its in-memory state. Failures are logged, never block
+   * the unpublish.
+   */
+  release?(volumeId: string, signal: AbortSignal): Promise<void>;
   /** Releases clients and timers at shutdown. */
   close?(): Promise<void>;
 }

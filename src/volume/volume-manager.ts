@@ -6,7 +6,7 @@
  */
 import { KeymountError, failedPrecondition } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Clock, FetchResult } from '../provider/contract.js';
+import { isUnchanged, type Clock, type FetchResult, type Unchanged } from '../provider/contract.js';
 import type { ProviderRegistry } from '../provider/registry.js';
 import type { Mounter } from '../storage/mounter.js';
 import type { TargetDirectories } from '../storage/target-directory.js';
@@ -133,6 +133,14 @@ export class VolumeManager {
 
   /** Calls the provider, bounded by the caller's deadline and the provider timeout. */
   private async fetch(request: PublishRequest, spec: VolumeSpec, callSignal: AbortSignal): Promise<FetchResult> {
+    const outcome = await this.fetchOutcome(request, spec, callSignal);
+    if (isUnchanged(outcome)) {
+      throw new KeymountError('FAILED_PRECONDITION', `provider "${spec.providerName}" answered "unchanged" to a first fetch`);
+    }
+    return outcome;
+  }
+
+  private async fetchOutcome(request: PublishRequest, spec: VolumeSpec, callSignal: AbortSignal): Promise<FetchResult | Unchanged> {
     const timeoutMs = this.deps.limits.providerTimeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([callSignal, timeout]);
@@ -153,6 +161,7 @@ export class VolumeManager {
         spec.provider.fetch(
           {
             attributes: spec.providerAttributes,
+            volumeId: request.volumeId,
             pod: request.pod,
             tokens: request.tokens,
             secrets: request.secrets,

@@ -13,6 +13,7 @@ import { localCaProviderType } from '../../../providers/local-ca/index.js';
 import {
   KeymountError,
   Sensitive,
+  isUnchanged,
   type Clock,
   type ErrorCode,
   type FetchResult,
@@ -105,10 +106,12 @@ export async function issue(
 ): Promise<IssuedVolume> {
   const pod = options.pod ?? POD;
   const parsed = provider.parseAttributes(attributes, pod);
-  const result = await provider.fetch(
-    { attributes: parsed, pod, tokens: new Map(), secrets: new Sensitive({}), previousVersions: {} },
+  const outcome = await provider.fetch(
+    { volumeId: 'csi-test-volume', attributes: parsed, pod, tokens: new Map(), secrets: new Sensitive({}), previousVersions: {} },
     options.signal ?? new AbortController().signal,
   );
+  if (isUnchanged(outcome)) throw new Error('local-ca answered "unchanged" to a first fetch');
+  const result = outcome;
   const file = (path: string): Buffer => {
     const found = result.files.find((candidate) => candidate.path === path);
     if (found === undefined) throw new Error(`no file ${path} in ${result.files.map((f) => f.path).join(', ')}`);
