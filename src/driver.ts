@@ -21,7 +21,8 @@ import { AtomicWriter } from './storage/atomic-writer.js';
 import { CommandMounter, type Mounter } from './storage/mounter.js';
 import { FsTargetDirectories } from './storage/target-directory.js';
 import { FileStateStore } from './volume/state-store.js';
-import { VolumeManager } from './volume/volume-manager.js';
+import { DEFAULT_REFRESH_BACKOFF, VolumeManager, type VolumeManagerLimits } from './volume/volume-manager.js';
+import { NO_METRICS, type VolumeMetrics } from './metrics/volume-metrics.js';
 import { BUILT_IN_PROVIDER_TYPES } from './provider/built-in.js';
 
 export interface DriverOverrides {
@@ -29,6 +30,8 @@ export interface DriverOverrides {
   readonly logDestination?: DestinationStream;
   readonly mounter?: Mounter;
   readonly clock?: Clock;
+  readonly metrics?: VolumeMetrics;
+  readonly limits?: Partial<Pick<VolumeManagerLimits, 'refreshBackoffBaseMs' | 'refreshBackoffMaxMs'>>;
 }
 
 export interface RunningDriver {
@@ -60,8 +63,11 @@ export async function startDriver(config: Config, overrides: DriverOverrides = {
     state,
     clock,
     logger,
-    limits: { maxVolumeSizeBytes: config.maxVolumeSizeBytes, providerTimeoutMs: config.providerTimeoutMs },
+    metrics: overrides.metrics ?? NO_METRICS,
+    limits: { maxVolumeSizeBytes: config.maxVolumeSizeBytes, providerTimeoutMs: config.providerTimeoutMs, ...DEFAULT_REFRESH_BACKOFF, ...overrides.limits },
   });
+  const recovered = await volumes.recover();
+  if (recovered.resumed + recovered.cleaned > 0) logger.info(recovered, 'resumed the volumes of an earlier run');
 
   const server = new grpc.Server();
   const definitions = loadCsiDefinitions();
@@ -81,6 +87,7 @@ export async function startDriver(config: Config, overrides: DriverOverrides = {
     async stop(): Promise<void> {
       ready = false;
       await shutdownServer(server, SHUTDOWN_GRACE_MS);
+      volumes.close();
       await registry.close();
       await rm(config.socketPath, { force: true });
     },

@@ -14,6 +14,8 @@ import { parseDuration, parseSize } from './units.js';
 export interface ProviderInstanceConfig {
   /** The provider type, e.g. "local-ca". */
   readonly type: string;
+  /** The shortest refreshInterval a pod of this instance may ask for (it bounds load on the backend). */
+  readonly minRefreshIntervalMs?: number;
   /** Type-specific settings, validated by the provider type when it is created. */
   readonly settings: Readonly<Record<string, unknown>>;
 }
@@ -88,7 +90,24 @@ const flagsSchema = z.object({
 /** Instance names appear in pod specs and metrics, so they stay simple. */
 const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-const providerInstanceSchema = z.looseObject({ type: z.string().min(1, 'type must not be empty') });
+/** Settings keymount itself reads from every instance; the rest belong to the provider type. */
+const providerInstanceSchema = z.looseObject({
+  type: z.string().min(1, 'type must not be empty'),
+  minRefreshInterval: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 1000) {
+        ctx.addIssue({ code: 'custom', message: `minRefreshInterval "${value}" must be a duration of at least 1s, such as 2m` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+});
+
+export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 120_000;
 
 const configFileSchema = z.strictObject({
   providers: z.record(z.string(), providerInstanceSchema).superRefine((providers, ctx) => {
@@ -127,8 +146,12 @@ function readConfigFile(file: string): Record<string, ProviderInstanceConfig> {
   const parsed = configFileSchema.safeParse(document);
   if (!parsed.success) throw new ConfigError(`--config ${file}: ${describeIssues(parsed.error, '')}`);
   const providers: Record<string, ProviderInstanceConfig> = {};
-  for (const [name, { type, ...settings }] of Object.entries(parsed.data.providers)) {
-    providers[name] = Object.freeze({ type, settings: Object.freeze(settings) });
+  for (const [name, { type, minRefreshInterval, ...settings }] of Object.entries(parsed.data.providers)) {
+    providers[name] = Object.freeze({
+      type,
+      minRefreshIntervalMs: minRefreshInterval ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
+      settings: Object.freeze(settings),
+    });
   }
   return providers;
 }

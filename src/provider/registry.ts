@@ -1,10 +1,15 @@
 import type { Provider, ProviderDependencies, ProviderType } from './contract.js';
 import type { ProviderInstanceConfig } from '../config/config.js';
-import { ConfigError } from '../config/config.js';
+import { ConfigError, DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../config/config.js';
 
 /** The provider instances the admin configured, by the name pods use in the `provider` attribute. */
+export interface ProviderInstance {
+  readonly provider: Provider;
+  readonly minRefreshIntervalMs: number;
+}
+
 export class ProviderRegistry {
-  private constructor(private readonly instances: ReadonlyMap<string, Provider>) {}
+  private constructor(private readonly instances: ReadonlyMap<string, ProviderInstance>) {}
 
   /** Creates every configured instance; any bad setting stops start-up with a message naming the instance. */
   static async create(
@@ -13,7 +18,7 @@ export class ProviderRegistry {
     deps: (instanceName: string) => ProviderDependencies,
   ): Promise<ProviderRegistry> {
     const typesByName = new Map(types.map((type) => [type.type, type]));
-    const instances = new Map<string, Provider>();
+    const instances = new Map<string, ProviderInstance>();
     for (const [name, instance] of Object.entries(config)) {
       const type = typesByName.get(instance.type);
       if (type === undefined) {
@@ -22,7 +27,8 @@ export class ProviderRegistry {
         );
       }
       try {
-        instances.set(name, await type.create(name, instance.settings, deps(name)));
+        const provider = await type.create(name, instance.settings, deps(name));
+        instances.set(name, { provider, minRefreshIntervalMs: instance.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS });
       } catch (error) {
         throw new ConfigError(`provider instance "${name}" (type ${instance.type}): ${(error as Error).message}`, { cause: error });
       }
@@ -30,7 +36,7 @@ export class ProviderRegistry {
     return new ProviderRegistry(instances);
   }
 
-  get(name: string): Provider | undefined {
+  get(name: string): ProviderInstance | undefined {
     return this.instances.get(name);
   }
 
@@ -39,6 +45,6 @@ export class ProviderRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.instances.values()].map(async (provider) => provider.close?.()));
+    await Promise.all([...this.instances.values()].map(async ({ provider }) => provider.close?.()));
   }
 }

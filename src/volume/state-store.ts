@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
+import type { PodIdentity } from '../provider/contract.js';
 
 /**
  * What keymount remembers about a published volume, so a restarted driver
@@ -20,9 +21,25 @@ export interface VolumeRecord {
   /** Whether keymount created the target directory (and so removes it on unpublish). */
   readonly createdTargetDir: boolean;
   readonly readOnly: boolean;
+  /** The CSI volume_mount_group the volume was published with. */
+  readonly mountGroup: number | undefined;
+  /** The pod's volume attributes and pod info (volume_context without tokens), to refresh after a restart. */
+  readonly attributes: Readonly<Record<string, string>>;
+  /** Who the volume is for (no tokens: those come with each republish and stay in memory). */
+  readonly pod: PodIdentity;
   readonly versions: Readonly<Record<string, string>>;
   readonly publishedAt: string | undefined;
+  /** The last successful fetch, changed or not: the start of the refresh interval. */
+  readonly lastFetchAt: string | undefined;
+  /** When the content stops being valid (certificate notAfter). */
   readonly notAfter: string | undefined;
+  /** When the provider asked to be called again on its own (certificate renewal). */
+  readonly refreshAt: string | undefined;
+  /** Consecutive failed refreshes, and when the next try is allowed. */
+  readonly failures: number;
+  readonly retryAfter: string | undefined;
+  /** The last refresh failure's message (a user-facing message: never a secret). */
+  readonly lastError: string | undefined;
 }
 
 export interface VolumeStateStore {

@@ -5,13 +5,14 @@
  * a mount or directory behind.
  */
 import { createHash } from 'node:crypto';
+import { parseDuration } from '../config/units.js';
 import { invalidArgument } from '../errors.js';
 import type { Provider } from '../provider/contract.js';
 import type { ProviderRegistry } from '../provider/registry.js';
 import type { PublishRequest } from './requests.js';
 
 /** Attributes every provider accepts. */
-export const COMMON_ATTRIBUTES = ['provider', 'fileMode', 'fsGroup'] as const;
+export const COMMON_ATTRIBUTES = ['provider', 'fileMode', 'fsGroup', 'refreshInterval'] as const;
 /** Keys the kubelet adds (pod info, tokens, ephemeral marker). */
 export const KUBELET_ATTRIBUTE_PREFIX = 'csi.storage.k8s.io/';
 export const DEFAULT_FILE_MODE = 0o440;
@@ -22,6 +23,8 @@ export interface VolumeSpec {
   readonly providerAttributes: unknown;
   readonly fileMode: number;
   readonly gid: number | undefined;
+  /** How long fetched content is served before a republish fetches it again. */
+  readonly refreshIntervalMs: number;
   /** Identifies the request's arguments; equal fingerprints mean an idempotent repeat. */
   readonly fingerprint: string;
 }
@@ -34,12 +37,13 @@ export function resolveVolumeSpec(request: PublishRequest, registry: ProviderReg
       `volumeAttributes.provider is required: set it to one of the configured provider instances (${registry.names.join(', ')})`,
     );
   }
-  const provider = registry.get(providerName);
-  if (provider === undefined) {
+  const instance = registry.get(providerName);
+  if (instance === undefined) {
     throw invalidArgument(
       `volumeAttributes.provider "${providerName}" is not a configured provider instance; configured: ${registry.names.join(', ')}`,
     );
   }
+  const provider = instance.provider;
   rejectUnknownKeys(attributes, provider);
   const fileMode = parseFileMode(attributes.fileMode);
   const gid = request.mountGroup ?? parseGid(attributes.fsGroup);
@@ -50,6 +54,7 @@ export function resolveVolumeSpec(request: PublishRequest, registry: ProviderReg
     providerAttributes,
     fileMode,
     gid,
+    refreshIntervalMs: parseRefreshInterval(attributes.refreshInterval, instance.minRefreshIntervalMs),
     fingerprint: fingerprintOf(request),
   };
 }
@@ -71,6 +76,17 @@ function parseFileMode(text: string | undefined): number {
     throw invalidArgument(`volumeAttributes.fileMode "${text}" must be octal permission bits such as 0440`);
   }
   return parseInt(text, 8);
+}
+
+/**
+ * The attribute's interval, raised to the instance's minimum: an admin who
+ * tightens the minimum slows existing pods down instead of breaking them.
+ */
+function parseRefreshInterval(text: string | undefined, minimumMs: number): number {
+  if (text === undefined || text === '') return minimumMs;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw invalidArgument(`volumeAttributes.refreshInterval "${text}" must be a duration such as 5m or 1h`);
+  return Math.max(ms, minimumMs);
 }
 
 const MAX_GID = 4_294_967_294;

@@ -24,10 +24,6 @@ function keymount(args: string[]): Promise<{ stdout: string; stderr: string; cod
 }
 
 describe('the keymount command', () => {
-  beforeAll(() => {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
-  }, 120_000);
-
   it('explains each command with --help', async () => {
     for (const command of [[], ['serve'], ['publish'], ['unpublish']]) {
       const result = await keymount([...command, '--help']);

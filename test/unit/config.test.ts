@@ -49,7 +49,7 @@ describe('config', () => {
   it('reads provider instances from --config, keeping type-specific settings', () => {
     const file = configFile('providers:\n  team-ca:\n    type: local-ca\n    trustDomain: example.org\n');
     const config = buildConfig({ 'node-id': 'n', config: file }, {}, false);
-    expect(config.providers).toEqual({ 'team-ca': { type: 'local-ca', settings: { trustDomain: 'example.org' } } });
+    expect(config.providers).toEqual({ 'team-ca': { type: 'local-ca', minRefreshIntervalMs: 120_000, settings: { trustDomain: 'example.org' } } });
   });
 
   it.each([
