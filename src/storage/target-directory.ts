@@ -1,23 +1,34 @@
 import { lstat, mkdir, rm, rmdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { errnoCode, failedPrecondition } from '../errors.js';
 
 /** Creating and removing the kubelet's target directory, behind an interface like the mounter. */
 export interface TargetDirectories {
-  /** Makes sure `target` is a real directory; tells whether this call created it. */
-  prepare(target: string): Promise<{ created: boolean }>;
+  /** Whether `target` is missing or a real directory; anything else (a symlink, a file) is refused. */
+  inspect(target: string): Promise<'missing' | 'directory'>;
+  /** Creates the missing `target` (its parent must exist, as the kubelet makes it). */
+  create(target: string): Promise<void>;
   /** Removes `target` if present. It must no longer be a mount point. */
   remove(target: string): Promise<void>;
 }
 
 export class FsTargetDirectories implements TargetDirectories {
-  async prepare(target: string): Promise<{ created: boolean }> {
+  async inspect(target: string): Promise<'missing' | 'directory'> {
+    // The kubelet makes the parent a real directory; a symlink there would redirect the mount elsewhere on the host.
+    const parent = await lstat(dirname(target)).catch(() => undefined);
+    if (parent?.isSymbolicLink()) {
+      throw failedPrecondition(`the parent of target path ${target} is a symbolic link; keymount mounts only under real directories`);
+    }
     const stat = await lstat(target).catch((error: unknown) => {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw error;
     });
     if (stat?.isSymbolicLink()) throw failedPrecondition(`target path ${target} is a symbolic link; keymount mounts only on real directories`);
     if (stat !== undefined && !stat.isDirectory()) throw failedPrecondition(`target path ${target} exists and is not a directory`);
-    if (stat !== undefined) return { created: false };
+    return stat === undefined ? 'missing' : 'directory';
+  }
+
+  async create(target: string): Promise<void> {
     try {
       // The kubelet creates the parent; the driver creates the mount directory itself.
       await mkdir(target, { mode: 0o750 });
@@ -25,7 +36,6 @@ export class FsTargetDirectories implements TargetDirectories {
       if (errnoCode(error) === 'ENOENT') throw failedPrecondition(`the parent directory of target path ${target} does not exist`);
       throw error;
     }
-    return { created: true };
   }
 
   async remove(target: string): Promise<void> {

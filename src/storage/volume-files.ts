@@ -16,6 +16,8 @@ export interface VolumeFile {
 }
 
 export const MAX_PATH_SEGMENT_BYTES = 255;
+/** More files than this in one volume is a runaway object list, not a real application's secrets. */
+export const MAX_FILES_PER_VOLUME = 1000;
 export const MAX_PATH_DEPTH = 8;
 /** Names the atomic writer uses itself; a provider may not shadow them. */
 const RESERVED_PREFIX = '..';
@@ -48,10 +50,17 @@ export interface VolumeFileRules {
 
 /** Validates a provider's files and applies the default mode. Throws before anything is written. */
 export function toVolumeFiles(providerName: string, files: readonly ProviderFile[], rules: VolumeFileRules): VolumeFile[] {
+  // Providers are typed, but a provider's backend may hand back anything.
+  const untrusted: unknown = files;
+  if (!Array.isArray(untrusted)) throw providerFault(providerName, 'returned no list of files');
+  if (files.length > MAX_FILES_PER_VOLUME) {
+    throw resourceExhausted(`provider "${providerName}" returned ${files.length} files, over the limit of ${MAX_FILES_PER_VOLUME} per volume`);
+  }
   const seen = new Set<string>();
   const directories = new Set<string>();
   let totalBytes = 0;
   const result = files.map((file): VolumeFile => {
+    if (typeof file !== 'object' || file === null) throw providerFault(providerName, 'returned a file that is not an object');
     const shown = JSON.stringify(typeof file.path === 'string' ? file.path.slice(0, 300) : file.path);
     const reason = typeof file.path === 'string' ? unsafePathReason(file.path) : 'is not a string';
     if (reason !== undefined) throw providerFault(providerName, `returned the file path ${shown}, which ${reason}`);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../errors.js';
+import { KeymountError, errnoCode } from '../errors.js';
 import type { PodIdentity } from '../provider/contract.js';
 
 /**
@@ -68,8 +68,14 @@ export class FileStateStore implements VolumeStateStore {
   async put(record: VolumeRecord): Promise<void> {
     const path = this.pathOf(record.volumeId);
     const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temporary, JSON.stringify(record), { mode: 0o600 });
-    await rename(temporary, path);
+    try {
+      await writeFile(temporary, JSON.stringify(record), { mode: 0o600 });
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true }).catch(() => undefined);
+      // The admin's problem, not the pod's: say where and why, and let the kubelet retry.
+      throw new KeymountError('UNAVAILABLE', `keymount cannot write its state dir ${this.directory} (${errnoCode(error) ?? 'error'}); check --state-dir`, { cause: error });
+    }
   }
 
   async delete(volumeId: string): Promise<void> {

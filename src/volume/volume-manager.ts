@@ -156,7 +156,7 @@ export class VolumeManager {
   }
 
   private async publishFresh(request: PublishRequest, spec: VolumeSpec, signal: AbortSignal): Promise<void> {
-    const { created } = await this.deps.targets.prepare(request.targetPath);
+    const created = (await this.deps.targets.inspect(request.targetPath)) === 'missing';
     const record: VolumeRecord = {
       volumeId: request.volumeId,
       targetPath: request.targetPath,
@@ -179,7 +179,9 @@ export class VolumeManager {
     };
     let mounted = false;
     try {
+      // The record comes first, so a crash at any later step leaves something recover() can clean up.
       await this.deps.state.put(record);
+      if (created) await this.deps.targets.create(request.targetPath);
       await this.deps.mounter.mountTmpfs(request.targetPath, {
         sizeBytes: this.deps.limits.maxVolumeSizeBytes,
         mode: VOLUME_ROOT_MODE,
