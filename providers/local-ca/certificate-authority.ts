@@ -6,15 +6,15 @@
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate as NodeCertificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { X509Certificate } from '@peculiar/x509';
-import { ONE_MINUTE_MS, wholeSeconds } from './duration.js';
+import {
+  ONE_MINUTE_MS,
+  importSigningKey,
+  signingParametersFor,
+  wholeSeconds,
+  x509,
+  type SignatureAlgorithm,
+} from '../x509-common/index.js';
 import { invalidSettings } from './settings.js';
-import { x509 } from './x509.js';
-
-/** A WebCrypto algorithm as @peculiar/x509 and node's subtle crypto take it. */
-export interface SignatureAlgorithm {
-  readonly name: string;
-  readonly hash?: string;
-}
 
 export interface CertificateAuthority {
   readonly certificate: X509Certificate;
@@ -63,8 +63,7 @@ export async function loadCertificateAuthority(instanceName: string, files: CaFi
     const keyType = privateKey.asymmetricKeyType ?? 'unknown';
     throw fail(`caKeyFile "${files.caKeyFile}": unsupported key type "${keyType}" (use RSA, ECDSA P-256/P-384/P-521 or Ed25519)`);
   }
-  const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
-  const signingKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, signing.importAlgorithm, false, ['sign']);
+  const signingKey = await importSigningKey(privateKey, signing);
   return describeAuthority(parsed, signingKey, signing.signatureAlgorithm, isSelfSigned(certificate));
 }
 
@@ -110,40 +109,6 @@ function checkCaCertificate(certificate: NodeCertificate, parsed: X509Certificat
 
 function isSelfSigned(certificate: NodeCertificate): boolean {
   return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey);
-}
-
-interface SigningParameters {
-  readonly importAlgorithm: webcrypto.AlgorithmIdentifier | webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams;
-  readonly signatureAlgorithm: SignatureAlgorithm;
-}
-
-/** Node's EC curve names → the WebCrypto curve and the hash that matches its strength. */
-const EC_CURVES: Readonly<Record<string, { readonly namedCurve: string; readonly hash: string }>> = {
-  prime256v1: { namedCurve: 'P-256', hash: 'SHA-256' },
-  secp384r1: { namedCurve: 'P-384', hash: 'SHA-384' },
-  secp521r1: { namedCurve: 'P-521', hash: 'SHA-512' },
-};
-
-function signingParametersFor(key: KeyObject): SigningParameters | undefined {
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return {
-        importAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-        signatureAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-      };
-    case 'ec': {
-      const curve = EC_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
-      if (curve === undefined) return undefined;
-      return {
-        importAlgorithm: { name: 'ECDSA', namedCurve: curve.namedCurve },
-        signatureAlgorithm: { name: 'ECDSA', hash: curve.hash },
-      };
-    }
-    case 'ed25519':
-      return { importAlgorithm: { name: 'Ed25519' }, signatureAlgorithm: { name: 'Ed25519' } };
-    default:
-      return undefined;
-  }
 }
 
 // --- generated development CA ----------------------------------------------

@@ -13,24 +13,34 @@
  * - IP SANs: only exact addresses or CIDR ranges the admin lists (no
  *   templates: pod IPs are not known when the volume is mounted); an empty
  *   list, the default, allows no IP SAN at all.
+ * - Email SANs: case-insensitive; before the `@` a `*` matches one or more
+ *   characters other than `@`, after it exactly one DNS label (as in DNS
+ *   patterns). An empty list, the default, allows no email SAN at all.
+ * - The common name is checked whether it comes from `common-name` or from
+ *   the CN of `literal-subject`.
  *
  * Values substituted for variables are matched literally, so a `*` or `.`
  * inside a pod's name can never act as a wildcard.
  */
 import { BlockList, isIP } from 'node:net';
 import { parseDuration, type PodIdentity } from '../../src/provider/contract.js';
-import { isIpAddress } from './names.js';
-import type { LocalCaSettings } from './settings.js';
-import { invalidSettings, settingPath } from './settings.js';
 import {
-  POLICY_VARIABLES,
+  POD_VARIABLES,
   TemplateError,
   expandTemplate,
+  isIpAddress,
   parseTemplate,
   podTemplateValues,
+  type NameKind,
+  type RequestedNames,
   type TemplatePart,
   type TemplateValues,
-} from './templates.js';
+} from '../x509-common/index.js';
+import type { LocalCaSettings } from './settings.js';
+import { invalidSettings, settingPath } from './settings.js';
+
+/** Policy patterns may also refer to the instance's trust domain. */
+const POLICY_VARIABLES = [...POD_VARIABLES, 'TRUST_DOMAIN'] as const;
 
 type Pattern = readonly TemplatePart[];
 
@@ -40,6 +50,7 @@ export interface CertificatePolicy {
   readonly commonNames: readonly Pattern[] | undefined;
   readonly dnsNames: readonly Pattern[];
   readonly uris: readonly Pattern[];
+  readonly emailAddresses: readonly Pattern[];
   readonly ipRanges: BlockList;
   readonly maxDurationMs: number;
   /** The admin's spelling of the maximum, for messages. */
@@ -47,26 +58,28 @@ export interface CertificatePolicy {
   readonly allowIsCA: boolean;
 }
 
-/** The names a pod asks for, already expanded and syntax-checked. */
-export interface RequestedNames {
-  readonly commonName: string | undefined;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-  readonly uris: readonly string[];
-}
-
-export type NameKind = keyof RequestedNames;
-
 export interface RefusedName {
   readonly kind: NameKind;
   readonly value: string;
 }
 
-const WILDCARD_SOURCE: Readonly<Record<Exclude<NameKind, 'ipAddresses'>, string>> = {
-  commonName: '[^.]+',
-  dnsNames: '[a-z0-9-]+',
-  uris: '[^/]+',
-};
+type PatternKind = Exclude<NameKind, 'ipAddresses'>;
+
+const DNS_LABEL_SOURCE = '[a-z0-9-]+';
+
+/** What `*` matches; for email patterns, `afterAt` tells the domain from the local part. */
+function wildcardSource(kind: PatternKind, afterAt: boolean): string {
+  switch (kind) {
+    case 'commonName':
+      return '[^.]+';
+    case 'dnsNames':
+      return DNS_LABEL_SOURCE;
+    case 'uris':
+      return '[^/]+';
+    case 'emailAddresses':
+      return afterAt ? DNS_LABEL_SOURCE : '[^@]+';
+  }
+}
 
 /** Parses the policy settings; throws an Error naming the bad setting. */
 export function compilePolicy(instanceName: string, settings: LocalCaSettings): CertificatePolicy {
@@ -78,6 +91,7 @@ export function compilePolicy(instanceName: string, settings: LocalCaSettings): 
     commonNames: policy.commonNames === undefined ? undefined : compile(policy.commonNames, 'commonNames'),
     dnsNames: compile(policy.dnsNames, 'dnsNames'),
     uris: compile(policy.uriSans, 'uriSans'),
+    emailAddresses: compile(policy.emailSans, 'emailSans'),
     ipRanges: compileIpRanges(instanceName, policy.ipSans),
     // The settings schema has already checked the duration.
     maxDurationMs: parseDuration(policy.maxDuration) ?? 0,
@@ -137,30 +151,30 @@ export function findRefusedName(policy: CertificatePolicy, names: RequestedNames
   if (dnsName !== undefined) return { kind: 'dnsNames', value: dnsName };
   const uri = names.uris.find((name) => !matchesAny(policy.uris, name, values, 'uris'));
   if (uri !== undefined) return { kind: 'uris', value: uri };
+  const email = names.emailAddresses.find((name) => !matchesAny(policy.emailAddresses, name, values, 'emailAddresses'));
+  if (email !== undefined) return { kind: 'emailAddresses', value: email };
   const address = names.ipAddresses.find((ip) => !policy.ipRanges.check(ip, ipFamily(ip)));
   if (address !== undefined) return { kind: 'ipAddresses', value: address };
   return undefined;
 }
 
-function matchesAny(
-  patterns: readonly Pattern[],
-  name: string,
-  values: TemplateValues,
-  kind: Exclude<NameKind, 'ipAddresses'>,
-): boolean {
+function matchesAny(patterns: readonly Pattern[], name: string, values: TemplateValues, kind: PatternKind): boolean {
   return patterns.some((pattern) => patternRegExp(pattern, values, kind).test(name));
 }
 
-function patternRegExp(pattern: Pattern, values: TemplateValues, kind: Exclude<NameKind, 'ipAddresses'>): RegExp {
-  const wildcard = WILDCARD_SOURCE[kind];
-  const source = pattern
-    .map((part) =>
-      part.kind === 'text'
-        ? part.text.split('*').map(escapeRegExp).join(wildcard)
-        : escapeRegExp(expandTemplate([part], values)),
-    )
-    .join('');
-  return new RegExp(`^${source}$`, kind === 'dnsNames' ? 'i' : '');
+function patternRegExp(pattern: Pattern, values: TemplateValues, kind: PatternKind): RegExp {
+  let afterAt = false;
+  let source = '';
+  for (const part of pattern) {
+    const literal = part.kind === 'variable';
+    const text = literal ? expandTemplate([part], values) : part.text;
+    for (const character of text) {
+      source += character === '*' && !literal ? wildcardSource(kind, afterAt) : escapeRegExp(character);
+      if (character === '@') afterAt = true;
+    }
+  }
+  const caseInsensitive = kind === 'dnsNames' || kind === 'emailAddresses';
+  return new RegExp(`^${source}$`, caseInsensitive ? 'i' : '');
 }
 
 function escapeRegExp(text: string): string {

@@ -1,6 +1,7 @@
 /**
  * One configured local-ca instance: validates pods' requests against its
- * policy and issues their certificates from its CA.
+ * policy and issues their certificates from its CA, renewing them when the
+ * core asks at the renew-before point.
  */
 import {
   failedPrecondition,
@@ -9,13 +10,22 @@ import {
   type PodIdentity,
   type Provider,
   type ProviderDependencies,
-  type ProviderFile,
+  type Unchanged,
 } from '../../src/provider/contract.js';
-import { ATTRIBUTE_KEYS, parseLocalCaAttributes, type LocalCaAttributes } from './attributes.js';
+import {
+  CERTIFICATE_ATTRIBUTE_KEYS,
+  CERTIFICATE_VERSION_KEY,
+  IssuedCertificates,
+  KeyStore,
+  ONE_MINUTE_MS,
+  certificateFiles,
+  pkcs12Password,
+  renewalTime,
+  wholeSeconds,
+} from '../x509-common/index.js';
+import { parseLocalCaAttributes, type LocalCaAttributes } from './attributes.js';
 import type { CertificateAuthority } from './certificate-authority.js';
-import { ONE_MINUTE_MS, wholeSeconds } from './duration.js';
 import { issueLeafCertificate, type IssuedCertificate } from './issuer.js';
-import { generateLeafKeyPair, type LeafKeyPair } from './keys.js';
 import type { CertificatePolicy } from './policy.js';
 
 export const LOCAL_CA_TYPE = 'local-ca';
@@ -32,34 +42,52 @@ export interface LocalCaInstance {
 
 export class LocalCaProvider implements Provider<LocalCaAttributes> {
   readonly type = LOCAL_CA_TYPE;
-  readonly attributeKeys = ATTRIBUTE_KEYS;
+  readonly attributeKeys = CERTIFICATE_ATTRIBUTE_KEYS;
+  /** Per volume: the key kept for reuse-private-key, and the certificate issued last. */
+  private readonly keys = new KeyStore();
+  private readonly issued: IssuedCertificates;
 
-  constructor(private readonly instance: LocalCaInstance) {}
+  constructor(private readonly instance: LocalCaInstance) {
+    this.issued = new IssuedCertificates(instance.deps.clock);
+  }
 
   parseAttributes(attributes: Readonly<Record<string, string>>, pod: PodIdentity): LocalCaAttributes {
     const { instanceName, policy } = this.instance;
     return parseLocalCaAttributes(attributes, pod, { instanceName, policy });
   }
 
-  async fetch(request: FetchRequest<LocalCaAttributes>, signal: AbortSignal): Promise<FetchResult> {
+  async fetch(request: FetchRequest<LocalCaAttributes>, signal: AbortSignal): Promise<FetchResult | Unchanged> {
     signal.throwIfAborted();
-    const { attributes } = request;
-    const validity = this.validityWindow(attributes.durationMs);
-    const keyPair = await generateLeafKeyPair(attributes.key, attributes.keyEncoding);
+    // A republish (every container restart, every minute with requiresRepublish) must not re-issue.
+    const unchanged = this.issued.unchanged(request);
+    if (unchanged !== undefined) return unchanged;
+    const { attributes, volumeId } = request;
+    const password = pkcs12Password(attributes, request.secrets);
+    const issuedAt = this.instance.deps.clock.now();
+    const validity = this.validityWindow(issuedAt, attributes.durationMs);
+    const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey);
     signal.throwIfAborted();
     const issued = await issueLeafCertificate(this.instance.ca, { ...attributes, ...validity, publicKeyDer: keyPair.publicKeyDer });
-    this.logIssued(issued, attributes, request.pod);
-    return {
-      files: this.volumeFiles(attributes, issued, keyPair),
-      versions: { certificate: issued.serialNumber },
-      notAfter: issued.certificate.notAfter,
-    };
+    const { ca } = this.instance;
+    // An intermediate CA travels with the leaf so that clients trusting only the root can build the chain.
+    const chainPem = ca.selfSigned ? issued.pem : issued.pem + ca.certificatePem;
+    const files = await certificateFiles(attributes, { chainPem, caPem: ca.certificatePem, keyPair }, password);
+    const refreshAt = renewalTime({ issuedAt, notAfter: validity.notAfter }, attributes.renewBeforeMs);
+    this.issued.remember(volumeId, issued.serialNumber, refreshAt);
+    this.logIssued(issued, attributes, request.pod, refreshAt);
+    return { files, versions: { [CERTIFICATE_VERSION_KEY]: issued.serialNumber }, notAfter: validity.notAfter, refreshAt };
+  }
+
+  release(volumeId: string): Promise<void> {
+    this.keys.forget(volumeId);
+    this.issued.forget(volumeId);
+    return Promise.resolve();
   }
 
   /** now − skew allowance … now + duration, cut off where the CA itself expires. */
-  private validityWindow(durationMs: number): { notBefore: Date; notAfter: Date } {
-    const { ca, instanceName, deps } = this.instance;
-    const now = deps.clock.now().getTime();
+  private validityWindow(issuedAt: Date, durationMs: number): { notBefore: Date; notAfter: Date } {
+    const { ca, instanceName } = this.instance;
+    const now = issuedAt.getTime();
     const notAfter = wholeSeconds(Math.min(now + durationMs, ca.notAfter.getTime()));
     if (notAfter.getTime() <= now) {
       throw failedPrecondition(
@@ -70,19 +98,8 @@ export class LocalCaProvider implements Provider<LocalCaAttributes> {
     return { notBefore: wholeSeconds(now - CLOCK_SKEW_ALLOWANCE_MS), notAfter };
   }
 
-  private volumeFiles(attributes: LocalCaAttributes, issued: IssuedCertificate, keyPair: LeafKeyPair): ProviderFile[] {
-    const { ca } = this.instance;
-    // An intermediate CA travels with the leaf so that clients trusting only the root can build the chain.
-    const chain = ca.selfSigned ? issued.pem : issued.pem + ca.certificatePem;
-    return [
-      { path: attributes.fileNames.certificate, contents: Buffer.from(chain) },
-      { path: attributes.fileNames.privateKey, contents: keyPair.privateKeyPem },
-      { path: attributes.fileNames.ca, contents: Buffer.from(ca.certificatePem) },
-    ];
-  }
-
   /** Names and dates only: key material never reaches the log. */
-  private logIssued(issued: IssuedCertificate, attributes: LocalCaAttributes, pod: PodIdentity): void {
+  private logIssued(issued: IssuedCertificate, attributes: LocalCaAttributes, pod: PodIdentity, refreshAt: Date): void {
     this.instance.deps.logger.debug(
       {
         instance: this.instance.instanceName,
@@ -93,7 +110,9 @@ export class LocalCaProvider implements Provider<LocalCaAttributes> {
         dnsNames: attributes.dnsNames,
         ipAddresses: attributes.ipAddresses,
         uris: attributes.uris,
+        emailAddresses: attributes.emailAddresses,
         notAfter: issued.certificate.notAfter.toISOString(),
+        refreshAt: refreshAt.toISOString(),
       },
       'local-ca: issued certificate',
     );

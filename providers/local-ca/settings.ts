@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../src/provider/contract.js';
-import { ONE_MINUTE_MS } from './duration.js';
+import { ONE_MINUTE_MS } from '../x509-common/index.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const DEFAULT_MAX_DURATION = '24h';
@@ -25,6 +25,8 @@ const policySchema = z.strictObject({
   uriSans: patternList.default(DEFAULT_URI_PATTERNS),
   /** Exact addresses or CIDR ranges; empty means no IP SANs at all. */
   ipSans: patternList.default([]),
+  /** Email SAN patterns; empty means no email SANs at all. */
+  emailSans: patternList.default([]),
   maxDuration: z
     .string()
     .default(DEFAULT_MAX_DURATION)

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/package-info.js';
 
 export const PEERS_DIR = join(PACKAGE_ROOT, '.peers');
@@ -15,8 +15,9 @@ const INSTALL_TIMEOUT_MS = 15 * 60_000;
 /** Runs `install` unless `product` exists, holding a cross-process lock so parallel test files install once. */
 export function installOnce(product: string, install: () => void): void {
   if (existsSync(product)) return;
-  mkdirSync(PEERS_DIR, { recursive: true });
   const lock = `${product}.lock`;
+  // The lock sits next to the product, whose directory may not exist yet (.peers/py/bin before the venv).
+  mkdirSync(dirname(lock), { recursive: true });
   const deadline = Date.now() + INSTALL_TIMEOUT_MS;
   for (;;) {
     try {

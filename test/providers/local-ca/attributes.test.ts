@@ -21,8 +21,10 @@ describe('local-ca attribute keys', () => {
     const provider = await defaultProvider();
     expect([...provider.attributeKeys].sort()).toEqual(
       [
-        'common-name', 'dns-names', 'ip-sans', 'uri-sans', 'duration', 'key-algorithm', 'key-size', 'key-encoding',
-        'is-ca', 'key-usages', 'certificate-file', 'privatekey-file', 'ca-file',
+        'common-name', 'organizations', 'literal-subject', 'dns-names', 'ip-sans', 'uri-sans', 'email-sans',
+        'duration', 'renew-before', 'key-algorithm', 'key-size', 'key-encoding', 'reuse-private-key', 'is-ca',
+        'key-usages', 'ext-key-usages', 'certificate-file', 'privatekey-file', 'ca-file', 'pkcs12-enable',
+        'pkcs12-filename', 'pkcs12-legacy', 'pkcs12-password',
       ].sort(),
     );
     expect(provider.type).toBe('local-ca');
@@ -153,6 +155,31 @@ describe('local-ca policy', () => {
     await expectKeymountError(() => provider.parseAttributes({ 'dns-names': 'webx0.shop.svc' }, pod), 'PERMISSION_DENIED');
   });
 
+  it('allows no email SANs unless the admin lists patterns for them', async () => {
+    const error = await expectKeymountError(() => parse(shared, { 'email-sans': 'web@example.com' }), 'PERMISSION_DENIED');
+    expect(error.message).toContain('"email-sans": "web@example.com" is not allowed');
+  });
+
+  it('matches email patterns: any local part before "@", one DNS label after it, case-insensitively', async () => {
+    const provider = await defaultProvider({
+      policy: { emailSans: ['*@example.com', '${SERVICE_ACCOUNT_NAME}@*.example.org'] },
+    });
+    for (const allowed of ['first.last+tag@example.com', 'WEB@Example.COM', 'web@mail.example.org']) {
+      expect(() => parse(provider, { 'email-sans': allowed })).not.toThrow();
+    }
+    for (const refused of ['web@other.com', 'web@a.b.example.org', 'admin@mail.example.org', 'web@example.com.evil.net']) {
+      const error = await expectKeymountError(() => parse(provider, { 'email-sans': refused }), 'PERMISSION_DENIED');
+      expect(error.message).toContain(`"email-sans": "${refused}"`);
+    }
+  });
+
+  it('checks the CN of a literal subject against commonNames, naming literal-subject', async () => {
+    const provider = await defaultProvider({ policy: { commonNames: ['${POD_NAME}'] } });
+    expect(() => parse(provider, { 'literal-subject': 'CN=${POD_NAME},O=Example' })).not.toThrow();
+    const error = await expectKeymountError(() => parse(provider, { 'literal-subject': 'CN=admin,O=Example' }), 'PERMISSION_DENIED');
+    expect(error.message).toContain('attribute "literal-subject": "admin" is not allowed');
+  });
+
   it('refuses a duration over the maximum', async () => {
     const provider = await defaultProvider();
     const error = await expectKeymountError(() => parse(provider, { duration: '25h' }), 'PERMISSION_DENIED');
@@ -187,7 +214,7 @@ describe('local-ca malformed attributes', () => {
     ['an empty key usage list', { 'key-usages': ' , ' }, '"key-usages"'],
     ['cert sign without is-ca', { 'key-usages': 'digital signature, cert sign' }, '"cert sign" needs "is-ca: true"'],
     ['an empty file name', { 'ca-file': ' ' }, '"ca-file"'],
-    ['two files with one name', { 'ca-file': 'tls.crt' }, 'three different files'],
+    ['two files with one name', { 'ca-file': 'tls.crt' }, '"ca-file" ("tls.crt") must name 3 different files'],
   ];
 
   it.each(invalid)('refuses %s', async (_case, attributes, expected) => {

@@ -20,6 +20,7 @@ import {
   type PodIdentity,
   type Provider,
   type ProviderLogger,
+  type Unchanged,
 } from '../../../src/provider/contract.js';
 
 const runFile = promisify(execFile);
@@ -98,19 +99,47 @@ export interface FileNames {
 }
 const DEFAULT_FILE_NAMES: FileNames = { certificate: 'tls.crt', privateKey: 'tls.key', ca: 'ca.crt' };
 
-/** parseAttributes + fetch, as the core does for a mount. */
+export interface FetchOptions {
+  pod?: PodIdentity;
+  signal?: AbortSignal;
+  volumeId?: string;
+  /** The request's secrets (nodePublishSecretRef). */
+  secrets?: Record<string, string>;
+  /** What the core recorded from the last fetch; empty for a first publish. */
+  previousVersions?: Record<string, string>;
+}
+
+export const VOLUME_ID = 'csi-test-volume';
+
+/** parseAttributes + fetch, as the core does; the raw outcome (FetchResult or UNCHANGED). */
+export async function fetchOutcome(
+  provider: Provider,
+  attributes: Record<string, string> = {},
+  options: FetchOptions = {},
+): Promise<FetchResult | Unchanged> {
+  const pod = options.pod ?? POD;
+  const parsed = provider.parseAttributes(attributes, pod);
+  return provider.fetch(
+    {
+      volumeId: options.volumeId ?? VOLUME_ID,
+      attributes: parsed,
+      pod,
+      tokens: new Map(),
+      secrets: new Sensitive(options.secrets ?? {}),
+      previousVersions: options.previousVersions ?? {},
+    },
+    options.signal ?? new AbortController().signal,
+  );
+}
+
+/** parseAttributes + fetch, as the core does for a mount; the outcome must be new files. */
 export async function issue(
   provider: Provider,
   attributes: Record<string, string> = {},
-  options: { pod?: PodIdentity; signal?: AbortSignal; fileNames?: FileNames } = {},
+  options: FetchOptions & { fileNames?: FileNames } = {},
 ): Promise<IssuedVolume> {
-  const pod = options.pod ?? POD;
-  const parsed = provider.parseAttributes(attributes, pod);
-  const outcome = await provider.fetch(
-    { volumeId: 'csi-test-volume', attributes: parsed, pod, tokens: new Map(), secrets: new Sensitive({}), previousVersions: {} },
-    options.signal ?? new AbortController().signal,
-  );
-  if (isUnchanged(outcome)) throw new Error('local-ca answered "unchanged" to a first fetch');
+  const outcome = await fetchOutcome(provider, attributes, options);
+  if (isUnchanged(outcome)) throw new Error('local-ca answered "unchanged" where a certificate was expected');
   const result = outcome;
   const file = (path: string): Buffer => {
     const found = result.files.find((candidate) => candidate.path === path);

@@ -59,6 +59,11 @@ describe('local-ca settings validation', () => {
     expect(error.message).toContain('${NAMESPACE}');
   });
 
+  it('refuses unknown variables in emailSans patterns, naming the entry', async () => {
+    const error = await createError({ policy: { emailSans: ['${POD_EMAIL}'] } });
+    expect(error.message).toContain('policy.emailSans[0]');
+  });
+
   it('refuses IP SAN entries that are neither addresses nor CIDR ranges', async () => {
     for (const entry of ['10.0.0.0/33', 'localhost', '10.0.0.0/8/1', '::/129']) {
       const error = await createError({ policy: { ipSans: [entry] } });

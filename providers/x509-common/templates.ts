@@ -1,7 +1,7 @@
 /**
- * `${VARIABLE}` expansion for pod attributes and policy patterns. Templates
- * are parsed once into parts, so policy patterns can be checked for unknown
- * variables when the driver starts and expanded cheaply for each pod.
+ * `${VARIABLE}` expansion for pod attributes and providers' policy patterns.
+ * Templates are parsed once into parts, so policy patterns can be checked for
+ * unknown variables when the driver starts and expanded cheaply for each pod.
  */
 import type { PodIdentity } from '../../src/provider/contract.js';
 
@@ -11,8 +11,6 @@ export type TemplatePart =
 
 /** Variables a pod's attributes may use. */
 export const POD_VARIABLES = ['POD_NAME', 'POD_NAMESPACE', 'POD_UID', 'SERVICE_ACCOUNT_NAME'] as const;
-/** Policy patterns may also refer to the instance's trust domain. */
-export const POLICY_VARIABLES = [...POD_VARIABLES, 'TRUST_DOMAIN'] as const;
 
 export type TemplateValues = Readonly<Record<string, string>>;
 

@@ -1,5 +1,5 @@
 /**
- * The one place that loads @peculiar/x509; the rest of the provider imports it
+ * The one place that loads @peculiar/x509; certificate providers import it
  * from here (values) or as `import type` (types).
  */
 // tsyringe, a dependency of @peculiar/x509, needs the Reflect metadata API at load time.

@@ -3,6 +3,7 @@
  * pair to generate for the pod and how to encode its private key.
  */
 import { invalidArgument, type KeymountError } from '../../src/provider/contract.js';
+import { CERTIFICATE_ATTRIBUTE } from './attribute-names.js';
 
 export type EcdsaCurve = 'P-256' | 'P-384' | 'P-521';
 export type RsaModulusLength = 2048 | 3072 | 4096;
@@ -28,7 +29,11 @@ const ECDSA_CURVE_BY_SIZE: ReadonlyMap<number, EcdsaCurve> = new Map([
 ]);
 const RSA_MODULUS_LENGTHS: readonly RsaModulusLength[] = [2048, 3072, 4096];
 
-const ATTRIBUTE = { algorithm: 'key-algorithm', size: 'key-size', encoding: 'key-encoding' } as const;
+const ATTRIBUTE = {
+  algorithm: CERTIFICATE_ATTRIBUTE.keyAlgorithm,
+  size: CERTIFICATE_ATTRIBUTE.keySize,
+  encoding: CERTIFICATE_ATTRIBUTE.keyEncoding,
+} as const;
 
 export interface ParsedKeySpec {
   readonly key: KeySpec;

@@ -13,6 +13,12 @@ export const MAX_COMMON_NAME_LENGTH = 64;
 const URI_CHARACTERS = /^[\x21-\x7e]+$/;
 // eslint-disable-next-line no-control-regex -- the point is to find control characters
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+/** RFC 5322 dot-atom: what an rfc822Name SAN's local part may hold (no quoted strings, ASCII only). */
+const EMAIL_LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const MAX_EMAIL_LOCAL_PART_LENGTH = 64;
+const MAX_EMAIL_ADDRESS_LENGTH = 254;
+/** X.520 upper bound for most other subject attributes (organizationName and the like). */
+export const MAX_SUBJECT_VALUE_LENGTH = 64;
 
 /** An RFC 1123 host name (expected lower-case), optionally with a leading `*.` wildcard label. */
 export function isDnsName(name: string): boolean {
@@ -36,5 +42,28 @@ export function isUri(uri: string): boolean {
 }
 
 export function isCommonName(name: string): boolean {
-  return name.length > 0 && name.length <= MAX_COMMON_NAME_LENGTH && !CONTROL_CHARACTERS.test(name);
+  return isSubjectValue(name, MAX_COMMON_NAME_LENGTH);
+}
+
+/** A subject attribute value: 1 to `maxLength` characters, no control characters. */
+export function isSubjectValue(value: string, maxLength = MAX_SUBJECT_VALUE_LENGTH): boolean {
+  return value.length > 0 && value.length <= maxLength && !CONTROL_CHARACTERS.test(value);
+}
+
+/**
+ * An email address for an rfc822Name SAN: `local@domain`, the local part a
+ * dot-atom, the domain a host name (expected lower-case, no wildcard).
+ */
+export function isEmailAddress(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  if (at < 1 || address.length > MAX_EMAIL_ADDRESS_LENGTH) return false;
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  return (
+    local.length <= MAX_EMAIL_LOCAL_PART_LENGTH &&
+    EMAIL_LOCAL_PART.test(local) &&
+    domain.includes('.') &&
+    !domain.startsWith('*') &&
+    isDnsName(domain)
+  );
 }
