@@ -13,7 +13,6 @@ import {
   parseDistinguishedName,
   type DistinguishedName,
 } from './distinguished-name.js';
-import { ONE_MINUTE_MS } from './duration.js';
 import { parseKeySpec, type KeyEncoding, type KeySpec } from './key-spec.js';
 import { parseKeyUsages, type KeyUsages } from './key-usages.js';
 import { splitList } from './lists.js';
@@ -269,10 +268,13 @@ function expandAttributeTemplate(
 
 // --- other attributes ----------------------------------------------------------
 
+/** Short lifetimes are allowed (down to seconds) for short-lived workloads and tests; policies bound the top. */
+const MIN_LIFETIME_MS = 2_000;
+
 function parseLifetime(text: string): number {
   const durationMs = parseGoDuration(ATTRIBUTE.duration, text);
-  if (durationMs < ONE_MINUTE_MS) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.duration}": "${text}" is shorter than the minimum of 1m`);
+  if (durationMs < MIN_LIFETIME_MS) {
+    throw invalidArgument(`attribute "${ATTRIBUTE.duration}": "${text}" is shorter than the minimum of 2s`);
   }
   return durationMs;
 }

@@ -5,6 +5,7 @@
  * a real non-root process.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { chmodSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,4 +228,33 @@ describe.skipIf(!IS_ROOT)(`the provider's own schedule (${IS_ROOT ? 'real tmpfs,
     expect(backend.calls).toBe(calls);
     backend.refreshAfterMs = undefined;
   });
+});
+
+describe.skipIf(!IS_ROOT)(`certificate renewal by the driver's own timer (${IS_ROOT ? 'real tmpfs, real clock' : ROOT_REASON})`, () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness();
+  });
+  afterAll(async () => {
+    await harness.stop();
+  });
+
+  it('renews a 2-second certificate at renew-before without any republish, and the new one verifies', async () => {
+    const volume = harness.newVolume();
+    await harness.publish(volume, { provider: 'local-ca', duration: '2s', 'renew-before': '1s', 'reuse-private-key': 'true' });
+    const crt = join(volume.targetPath, 'tls.crt');
+    const first = new X509Certificate(readFileSync(crt));
+    const firstKey = readFileSync(join(volume.targetPath, 'tls.key'), 'utf8');
+    await expect.poll(() => new X509Certificate(readFileSync(crt)).serialNumber, { timeout: 6000, interval: 100 }).not.toBe(first.serialNumber);
+    const renewed = new X509Certificate(readFileSync(crt));
+    expect(Date.parse(renewed.validTo)).toBeGreaterThan(Date.parse(first.validTo));
+    expect(execFileSync('openssl', ['verify', '-CAfile', join(volume.targetPath, 'ca.crt'), crt], { encoding: 'utf8' })).toContain(': OK');
+    // reuse-private-key: the renewed certificate carries the same key.
+    expect(readFileSync(join(volume.targetPath, 'tls.key'), 'utf8')).toBe(firstKey);
+    // It keeps renewing: the volume never serves an expired certificate.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(Date.parse(new X509Certificate(readFileSync(crt)).validTo)).toBeGreaterThan(Date.now());
+    await harness.unpublish(volume);
+  }, 20_000);
 });

@@ -201,7 +201,7 @@ describe('local-ca malformed attributes', () => {
   const invalid: readonly [string, Record<string, string>, string][] = [
     ['a malformed duration', { duration: '1 day' }, '"duration": "1 day"'],
     ['a duration without unit', { duration: '3600' }, '"duration": "3600"'],
-    ['a duration under a minute', { duration: '30s' }, 'minimum of 1m'],
+    ['a duration under two seconds', { duration: '1s' }, 'minimum of 2s'],
     ['an unknown key algorithm', { 'key-algorithm': 'DSA' }, '"key-algorithm": "DSA"'],
     ['an unsupported RSA size', { 'key-algorithm': 'RSA', 'key-size': '1024' }, '"key-size"'],
     ['an unsupported ECDSA size', { 'key-size': '255' }, '"key-size"'],
