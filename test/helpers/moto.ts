@@ -4,7 +4,7 @@
  * Each test file starts its own server and stops it in afterAll.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort, stopProcess } from './processes.js';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -102,21 +102,6 @@ export async function startMoto(): Promise<MotoServer> {
   };
 }
 
-/** A port the kernel just handed out on loopback; moto binds it right after. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
 async function waitUntilAnswering(endpoint: string, child: ChildProcess, stderr: readonly string[]): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -131,15 +116,4 @@ async function waitUntilAnswering(endpoint: string, child: ChildProcess, stderr:
   }
   await stopProcess(child);
   throw new Error(`moto_server did not answer on ${endpoint} within ${START_TIMEOUT_MS} ms: ${stderr.join('')}`);
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    resolve();
-  }));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }

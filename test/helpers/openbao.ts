@@ -12,7 +12,7 @@ import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:cryp
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { listenOnce, stopProcess } from './processes.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PEERS_DIR, ensurePythonPackages } from './peers.js';
@@ -160,30 +160,6 @@ async function freePortPair(): Promise<number> {
   throw new Error('found no two adjacent free ports on 127.0.0.1');
 }
 
-async function listenOnce(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const bound = server.address();
-      const chosen = typeof bound === 'object' && bound !== null ? bound.port : 0;
-      server.close(() => {
-        resolve(chosen);
-      });
-    });
-  });
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    resolve();
-  }));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 // --- service-account tokens ------------------------------------------------------------------
 

@@ -12,11 +12,13 @@ export const PEERS_DIR = join(PACKAGE_ROOT, '.peers');
 const CSI_SANITY_MODULE = 'github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0';
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
-/** Runs `install` unless `product` exists, holding a cross-process lock so parallel test files install once. */
-export function installOnce(product: string, install: () => void): void {
+/**
+ * Runs `install` unless `product` exists, holding `lock` (default: next to the
+ * product) across processes, so parallel test files install once.
+ */
+export function installOnce(product: string, install: () => void, lock = `${product}.lock`): void {
   if (existsSync(product)) return;
-  const lock = `${product}.lock`;
-  // The lock sits next to the product, whose directory may not exist yet (.peers/py/bin before the venv).
+  // The lock's directory may not exist yet (.peers/py/bin before the venv).
   mkdirSync(dirname(lock), { recursive: true });
   const deadline = Date.now() + INSTALL_TIMEOUT_MS;
   for (;;) {
@@ -60,12 +62,13 @@ export function ensurePythonPackages(requirements: readonly string[], marker: st
   installOnce(join(venv, 'bin', 'python'), () => {
     execFileSync('python3', ['-m', 'venv', venv], { stdio: ['ignore', 'inherit', 'inherit'], timeout: INSTALL_TIMEOUT_MS });
   });
+  // One lock for the whole venv: two pip runs must not install into it at the same time.
   installOnce(join(venv, marker), () => {
     execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...requirements], {
       stdio: ['ignore', 'inherit', 'inherit'],
       timeout: INSTALL_TIMEOUT_MS,
     });
     execFileSync('touch', [join(venv, marker)]);
-  });
+  }, join(venv, 'pip.lock'));
   return venv;
 }
