@@ -5,7 +5,7 @@ const HELP = `keymount serve: run the CSI driver (Identity and Node services) on
 
 Flags (each also read from the environment variable shown):
 ${Object.entries(SERVE_OPTIONS)
-  .map(([flag, option]) => `  --${flag.padEnd(18)} ${option.help}${option.default ? ` (default ${option.default})` : ''} [${option.env}]`)
+  .map(([flag, option]) => `  --${flag.padEnd(27)} ${option.help}${option.default ? ` (default ${option.default})` : ''} [${option.env}]`)
   .join('\n')}
 
 Mounting tmpfs needs root. Without root, run it inside a user and mount namespace:
@@ -50,17 +50,25 @@ export async function serveCommand(args: string[]): Promise<number> {
     'ready: publish a volume from another terminal with the command in "try"',
   );
   const driverRunning = driver;
+  // Graceful shutdown (the kubelet's SIGTERM on a rollout): new calls are refused, in-flight ones get
+  // --shutdown-timeout to finish, the socket is removed; mounted volumes stay for the next driver pod.
+  // A second signal exits at once.
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        driverRunning.logger.warn({ signal }, 'second signal: exiting without waiting for in-flight calls');
+        process.exit(1);
+      }
+      stopping = true;
       driverRunning.logger.info({ signal }, 'stopping');
-      driverRunning.stop().then(resolve, resolve);
+      driverRunning.stop().then(resolve, (error: unknown) => {
+        driverRunning.logger.error({ err: error }, 'error while stopping');
+        resolve();
+      });
     };
-    process.once('SIGTERM', () => {
-      stop('SIGTERM');
-    });
-    process.once('SIGINT', () => {
-      stop('SIGINT');
-    });
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   return 0;
 }

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
+import { parseListenAddress, type ListenAddress } from '../health/listen-address.js';
 
 export interface ProviderInstanceConfig {
   /** The provider type, e.g. "local-ca". */
@@ -32,6 +33,17 @@ export interface Config {
   readonly logPretty: boolean;
   readonly configFile: string | undefined;
   readonly providers: Readonly<Record<string, ProviderInstanceConfig>>;
+  /** Prometheus /metrics; undefined: not served. */
+  readonly metricsAddress: ListenAddress | undefined;
+  /** /healthz and /readyz; undefined: not served. */
+  readonly healthAddress: ListenAddress | undefined;
+  /** Serve the kubelet plugin-registration API ourselves instead of node-driver-registrar. */
+  readonly registerWithKubelet: boolean;
+  readonly kubeletRoot: string;
+  /** The CSI socket's path as the kubelet sees it on the host (reported by the registration API). */
+  readonly kubeletRegistrationPath: string;
+  /** How long a SIGTERM waits for in-flight calls before cancelling them. */
+  readonly shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -52,9 +64,29 @@ export const SERVE_OPTIONS = {
   'max-volume-size': { type: 'string', env: 'KEYMOUNT_MAX_VOLUME_SIZE', default: '4Mi', help: 'tmpfs size limit per volume' },
   'provider-timeout': { type: 'string', env: 'KEYMOUNT_PROVIDER_TIMEOUT', default: '30s', help: 'upper bound for one provider fetch' },
   'log-level': { type: 'string', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error|silent' },
+  'metrics-addr': { type: 'string', env: 'KEYMOUNT_METRICS_ADDR', default: undefined, help: 'serve Prometheus /metrics on HOST:PORT (":9811": every interface)' },
+  'health-addr': { type: 'string', env: 'KEYMOUNT_HEALTH_ADDR', default: undefined, help: 'serve /healthz and /readyz on HOST:PORT' },
+  'register-with-kubelet': { type: 'string', env: 'KEYMOUNT_REGISTER_WITH_KUBELET', default: 'false', help: 'true|false: register with the kubelet itself, without node-driver-registrar' },
+  'kubelet-root': { type: 'string', env: 'KEYMOUNT_KUBELET_ROOT', default: '/var/lib/kubelet', help: "the kubelet's root dir (its plugins_registry/ is used with --register-with-kubelet)" },
+  'kubelet-registration-path': { type: 'string', env: 'KEYMOUNT_KUBELET_REGISTRATION_PATH', default: undefined, help: 'the CSI socket path on the host, as registered with the kubelet (default: the --endpoint path)' },
+  'shutdown-timeout': { type: 'string', env: 'KEYMOUNT_SHUTDOWN_TIMEOUT', default: '20s', help: 'on SIGTERM, how long in-flight calls may take before they are cancelled' },
 } as const;
 
 const nonEmpty = (flag: string) => z.string().min(1, `--${flag} must not be empty`);
+
+const listenAddress = (flag: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const address = parseListenAddress(value);
+      if (address === undefined) {
+        ctx.addIssue({ code: 'custom', message: `--${flag} "${value}" must be HOST:PORT, [IPV6]:PORT or :PORT (for example 127.0.0.1:9810)` });
+        return z.NEVER;
+      }
+      return address;
+    });
 
 const flagsSchema = z.object({
   endpoint: nonEmpty('endpoint').refine((value) => value.startsWith('unix://') && value.length > 'unix://'.length, {
@@ -85,6 +117,22 @@ const flagsSchema = z.object({
     message: '--log-level must be one of trace, debug, info, warn, error, silent',
   }),
   config: z.string().optional(),
+  'metrics-addr': listenAddress('metrics-addr'),
+  'health-addr': listenAddress('health-addr'),
+  'register-with-kubelet': z.enum(['true', 'false'], { message: '--register-with-kubelet must be true or false' }).transform((value) => value === 'true'),
+  'kubelet-root': nonEmpty('kubelet-root').refine((value) => value.startsWith('/'), { message: '--kubelet-root must be an absolute path' }),
+  'kubelet-registration-path': z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value.startsWith('/'), { message: '--kubelet-registration-path must be an absolute path' }),
+  'shutdown-timeout': z.string().transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `--shutdown-timeout "${value}" must be a duration such as 20s` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
 });
 
 /** Instance names appear in pod specs and metrics, so they stay simple. */
@@ -182,6 +230,12 @@ export function buildConfig(flags: FlagValues, env: Readonly<Record<string, stri
     logPretty: isTty,
     configFile,
     providers: Object.freeze({ ...providers }),
+    metricsAddress: values['metrics-addr'],
+    healthAddress: values['health-addr'],
+    registerWithKubelet: values['register-with-kubelet'],
+    kubeletRoot: resolve(values['kubelet-root']),
+    kubeletRegistrationPath: values['kubelet-registration-path'] ?? resolve(values.endpoint.slice('unix://'.length)),
+    shutdownTimeoutMs: values['shutdown-timeout'],
   });
 }
 

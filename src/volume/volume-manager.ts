@@ -197,6 +197,7 @@ export class VolumeManager {
       const now = this.deps.clock.now().toISOString();
       const published = { ...this.afterSuccess(record, outcome), phase: 'published' as const, publishedAt: now };
       await this.deps.state.put(published);
+      this.remember(request.volumeId, spec, request, published.notAfter);
       this.scheduleRenewal(published);
       this.reportMounted(spec.providerName);
     } catch (error) {
@@ -236,6 +237,7 @@ export class VolumeManager {
       const updated = this.afterSuccess(record, outcome);
       await this.deps.state.put(updated);
       live.notAfter = updated.notAfter !== undefined ? new Date(updated.notAfter) : undefined;
+      this.reportMounted(record.provider);
       this.scheduleRenewal(updated);
       const outcomeName = isUnchanged(outcome) ? 'unchanged' : 'changed';
       this.deps.metrics.refreshFinished(record.provider, outcomeName);

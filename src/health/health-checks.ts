@@ -1,0 +1,65 @@
+/**
+ * /healthz and /readyz. Liveness asks the CSI socket for a Probe, exactly as
+ * the kubelet's livenessprobe sidecar would, so a wedged gRPC server or a
+ * socket deleted from under the driver fails it; readiness is the driver's
+ * phase, the same answer the CSI Probe gives.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ProbeResponse } from '../csi/messages.js';
+import { loadCsiDefinitions } from '../csi/proto.js';
+import type { DriverStatus } from './driver-status.js';
+import type { HttpResponse } from './http-endpoints.js';
+
+export const DEFAULT_PROBE_TIMEOUT_MS = 3_000;
+
+type ProbeMethod = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: ProbeResponse) => void,
+) => grpc.ClientUnaryCall;
+
+export class HealthChecks {
+  private readonly identity = loadCsiDefinitions().Identity;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly status: DriverStatus,
+    private readonly probeTimeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+  ) {}
+
+  /** 200 while the process runs and its CSI socket answers a Probe (ready or not); 503 otherwise. */
+  async liveness(): Promise<HttpResponse> {
+    if (this.status.phase === 'starting') return text(200, `ok: ${this.status.describe()}\n`);
+    try {
+      const ready = await this.probe();
+      return text(200, `ok: the CSI socket answered Probe (ready=${String(ready)})\n`);
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      return text(503, `unhealthy: the CSI socket ${this.socketPath} did not answer Probe: ${detail}\n`);
+    }
+  }
+
+  /** 200 once every provider instance is initialised and the socket is bound; 503 while starting or stopping. */
+  readiness(): Promise<HttpResponse> {
+    return Promise.resolve(text(this.status.isReady() ? 200 : 503, `${this.status.describe()}\n`));
+  }
+
+  /** A fresh channel per check: a long-lived one would wait out gRPC's reconnect backoff after the socket comes back. */
+  private probe(): Promise<boolean> {
+    // A private subchannel pool: grpc-js would otherwise share one connection (and its reconnect backoff) with other clients.
+    const client = new this.identity(`unix://${this.socketPath}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const probe = (client as unknown as { Probe: ProbeMethod }).Probe;
+    return new Promise<boolean>((resolve, reject) => {
+      probe.call(client, {}, new grpc.Metadata(), { deadline: Date.now() + this.probeTimeoutMs }, (error, response) => {
+        client.close();
+        if (error) reject(error);
+        else resolve(response?.ready?.value === true);
+      });
+    });
+  }
+}
+
+function text(status: number, body: string): HttpResponse {
+  return { status, contentType: 'text/plain; charset=utf-8', body };
+}

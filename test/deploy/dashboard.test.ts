@@ -1,0 +1,89 @@
+/**
+ * The Grafana dashboard in deploy/grafana/: loadable (valid JSON, unique
+ * panel IDs, panels that fit the 24-column grid without overlapping), and
+ * every query asks for series and labels the driver really exports, so a
+ * renamed metric cannot leave an empty panel behind.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PrometheusMetrics } from '../../src/metrics/prometheus-metrics.js';
+import { PACKAGE_ROOT } from '../../src/package-info.js';
+
+interface Panel {
+  readonly id: number;
+  readonly type: string;
+  readonly title: string;
+  readonly gridPos: { x: number; y: number; w: number; h: number };
+  readonly targets?: readonly { expr: string }[];
+}
+
+const dashboard = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'deploy', 'grafana', 'keymount-dashboard.json'), 'utf8')) as {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: { name: string }[] };
+};
+
+/** Series the driver exports → their label names (histograms expand to _bucket, _sum and _count). */
+async function exportedSeries(): Promise<Map<string, Set<string>>> {
+  const metrics = new PrometheusMetrics({ providers: ['local-ca'], version: 'test' });
+  metrics.callFinished({ method: 'NodePublishVolume', provider: 'local-ca', code: 'OK', seconds: 0.1 });
+  metrics.fetchFinished('local-ca', 'OK', 0.1);
+  metrics.setEarliestExpiry('local-ca', 3600);
+  const series = new Map<string, Set<string>>();
+  for (const metric of await metrics.registry.getMetricsAsJSON()) {
+    const labels = new Set<string>();
+    for (const value of metric.values) for (const key of Object.keys(value.labels)) labels.add(key);
+    const names = metric.type.toString() === 'histogram' ? ['_bucket', '_sum', '_count'].map((suffix) => `${metric.name}${suffix}`) : [metric.name];
+    for (const name of names) series.set(name, labels);
+  }
+  return series;
+}
+
+const queries = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })));
+
+describe('the Grafana dashboard', () => {
+  it('is a dashboard Grafana can import', () => {
+    expect(dashboard.uid).toBe('keymount');
+    expect(dashboard.templating.list.map((variable) => variable.name)).toEqual(['datasource', 'job']);
+    const ids = dashboard.panels.map((panel) => panel.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(queries.length).toBeGreaterThan(10);
+  });
+
+  it('lays its panels out on the grid without overlaps', () => {
+    const cells = new Set<string>();
+    for (const { title, gridPos } of dashboard.panels) {
+      expect(gridPos.x + gridPos.w, title).toBeLessThanOrEqual(24);
+      for (let x = gridPos.x; x < gridPos.x + gridPos.w; x++) {
+        for (let y = gridPos.y; y < gridPos.y + gridPos.h; y++) {
+          expect(cells.has(`${x},${y}`), `${title} overlaps another panel at ${x},${y}`).toBe(false);
+          cells.add(`${x},${y}`);
+        }
+      }
+    }
+  });
+
+  it('queries only series and labels the driver exports', async () => {
+    const series = await exportedSeries();
+    const scrapeLabels = ['job', 'instance'];
+    for (const { panel, expr } of queries) {
+      const names = [...expr.matchAll(/\b([a-z_:][a-z0-9_:]*)\s*(?=\{|\[)/g)].map((match) => match[1] ?? '');
+      expect(names.length, `${panel}: ${expr}`).toBeGreaterThan(0);
+      const labelsOfExpr = new Set(scrapeLabels);
+      for (const name of names) {
+        const labels = series.get(name);
+        expect(labels, `${panel}: ${name} is not exported`).toBeDefined();
+        for (const label of labels ?? []) labelsOfExpr.add(label);
+      }
+      const used = [
+        ...[...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((match) => (match[1] ?? '').split(',')),
+        ...[...expr.matchAll(/([a-z_]+)\s*(?:=~|!=|!~|=)\s*"/g)].map((match) => match[1] ?? ''),
+      ]
+        .map((label) => label.trim())
+        .filter((label) => label !== '');
+      for (const label of used) expect(labelsOfExpr.has(label), `${panel}: label ${label} of ${expr}`).toBe(true);
+    }
+  });
+});
