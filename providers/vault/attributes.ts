@@ -51,7 +51,7 @@ export function parseVaultAttributes(attributes: Readonly<Record<string, string>
   return Object.freeze({ roleName: parseRoleName(attributes[ROLE_NAME_ATTRIBUTE], context), objects: parseObjects(attributes[OBJECTS_ATTRIBUTE]) });
 }
 
-function parseRoleName(text: string | undefined, context: AttributeContext): string | undefined {
+export function parseRoleName(text: string | undefined, context: AttributeContext): string | undefined {
   const roleName = text?.trim() ?? '';
   if (!context.usesPodIdentity) {
     if (roleName === '') return undefined;

@@ -27,3 +27,5 @@ export function createVaultProviderType(env: VaultEnvironment = defaultVaultEnvi
 }
 
 export const vaultProviderType: ProviderType = createVaultProviderType();
+
+export { createVaultPkiProviderType, vaultPkiProviderType, type VaultPkiAttributes } from './pki-index.js';

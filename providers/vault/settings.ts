@@ -15,7 +15,7 @@ export const DEFAULT_REQUEST_TIMEOUT = '10s';
 export const POD_AUTH_TYPES = ['kubernetes', 'jwt'] as const;
 
 /** A Vault mount path: "jwt", "kubernetes", "team-a/k8s"; no leading or trailing slash, no dot segments. */
-const MOUNT_PATH = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
+export const MOUNT_PATH = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 
 const filePath = z.string().min(1, 'must not be empty');
 const mountPath = (defaultPath: string) =>

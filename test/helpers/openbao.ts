@@ -58,7 +58,17 @@ export interface OpenBao {
   stop(): Promise<void>;
 }
 
-export async function startOpenBao(options: { tls?: boolean } = {}): Promise<OpenBao> {
+export interface OpenBaoOptions {
+  readonly tls?: boolean;
+  /**
+   * A file audit device writing every request and response raw (unhashed) to
+   * this path. OpenBao refuses audit devices through the API, so it is
+   * declared in a config file the dev server loads.
+   */
+  readonly auditLogFile?: string;
+}
+
+export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
   const executable = ensureOpenBao();
   const port = await freePortPair();
   const scheme = options.tls === true ? 'https' : 'http';
@@ -66,6 +76,7 @@ export async function startOpenBao(options: { tls?: boolean } = {}): Promise<Ope
   const workDir = mkdtempSync(join(tmpdir(), 'keymount-openbao-'));
   const args = ['server', '-dev', `-dev-root-token-id=${ROOT_TOKEN}`, `-dev-listen-address=127.0.0.1:${port}`, '-dev-no-store-token'];
   if (options.tls === true) args.push('-dev-tls', `-dev-tls-cert-dir=${workDir}`);
+  if (options.auditLogFile !== undefined) args.push(`-config=${writeAuditConfig(workDir, options.auditLogFile)}`);
   // HOME points at the scratch dir so nothing lands in the real one.
   const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', HOME: workDir } });
   const output: string[] = [];
@@ -100,6 +111,12 @@ export async function startOpenBao(options: { tls?: boolean } = {}): Promise<Ope
       rmSync(workDir, { recursive: true, force: true });
     },
   };
+}
+
+function writeAuditConfig(workDir: string, auditLogFile: string): string {
+  const file = join(workDir, 'audit.hcl');
+  writeFileSync(file, `audit "file" "keymount-test" {\n  options {\n    file_path = ${JSON.stringify(auditLogFile)}\n    log_raw = "true"\n  }\n}\n`);
+  return file;
 }
 
 async function callApi(
@@ -314,4 +331,31 @@ export async function enableRabbitMq(bao: OpenBao, rabbit: FakeRabbitMq, lease: 
   await bao.api('POST', `${mount}/config/connection`, { connection_uri: rabbit.url, username: 'admin', password: 'admin', verify_connection: false });
   await bao.api('POST', `${mount}/config/lease`, { ttl: lease.ttl, max_ttl: lease.maxTtl });
   await bao.api('POST', `${mount}/roles/app`, { vhosts: JSON.stringify({ '/': { configure: '.*', write: '.*', read: '.*' } }) });
+}
+
+// --- the PKI engine ------------------------------------------------------------------------
+
+/**
+ * Mounts the PKI engine at `mount` with a CA and returns the CA certificate
+ * (PEM). Without `signedBy` the CA is a root; with it, an intermediate signed
+ * by the root of the `signedBy` mount, imported with that root so that Vault's
+ * ca_chain holds both.
+ */
+export async function enablePki(bao: OpenBao, mount = 'pki', signedBy?: string): Promise<string> {
+  await bao.api('POST', `sys/mounts/${mount}`, { type: 'pki', config: { max_lease_ttl: '87600h' } });
+  if (signedBy === undefined) {
+    const root = await bao.api('POST', `${mount}/root/generate/internal`, { common_name: `keymount test root ${mount}`, ttl: '87600h' });
+    return (root.data as { certificate: string }).certificate;
+  }
+  const request = await bao.api('POST', `${mount}/intermediate/generate/internal`, { common_name: `keymount test intermediate ${mount}` });
+  const csr = (request.data as { csr: string }).csr;
+  const signed = await bao.api('POST', `${signedBy}/root/sign-intermediate`, { csr, format: 'pem', ttl: '43800h' });
+  const { certificate, issuing_ca: rootPem } = signed.data as { certificate: string; issuing_ca: string };
+  await bao.api('POST', `${mount}/intermediate/set-signed`, { certificate: `${certificate}\n${rootPem}` });
+  return certificate;
+}
+
+/** A PKI role, as an admin would write it (Vault's own field names: allowed_domains, max_ttl, key_type, …). */
+export async function createPkiRole(bao: OpenBao, name: string, settings: Record<string, unknown>, mount = 'pki'): Promise<void> {
+  await bao.api('POST', `${mount}/roles/${name}`, settings);
 }

@@ -72,11 +72,11 @@ export interface RequestOptions {
   readonly previousVersions?: Record<string, string>;
 }
 
-export function fetchRequest(
-  provider: Provider<VaultAttributes>,
+export function fetchRequest<Attributes = VaultAttributes>(
+  provider: Provider<Attributes>,
   attributes: Record<string, string>,
   options: RequestOptions = {},
-): FetchRequest<VaultAttributes> {
+): FetchRequest<Attributes> {
   const identity = options.pod ?? pod();
   const tokens = new Map(
     options.jwt === undefined ? [] : [[options.audience ?? 'vault', { token: new Sensitive(options.jwt), expiresAt: new Date(Date.now() + 600_000) }]],

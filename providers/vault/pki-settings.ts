@@ -1,0 +1,41 @@
+/**
+ * The admin's settings for one `vault-pki` instance: the same connection and
+ * auth settings as a `vault` instance, plus which PKI mount and role sign the
+ * pods' certificates. Pods choose neither: a pod can only pick the instance.
+ */
+import { z } from 'zod';
+import { MOUNT_PATH, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
+
+export const DEFAULT_PKI_MOUNT = 'pki';
+
+/** Vault's own rule for PKI role names (a word character, then word characters, dots and dashes, ending in a word character). */
+const PKI_ROLE = /^\w(?:[\w.-]*\w)?$/;
+/** SPIFFE trust domains: lower-case letters, digits, dots, dashes and underscores. */
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+
+export const vaultPkiSettingsSchema = z
+  .strictObject({
+    ...vaultConnectionShape,
+    pkiMount: z
+      .string()
+      .default(DEFAULT_PKI_MOUNT)
+      .refine((path) => MOUNT_PATH.test(path), { message: 'must be the path of a PKI mount such as "pki" or "team-a/pki_int" (no leading or trailing "/")' }),
+    pkiRole: z
+      .string()
+      .refine((role) => PKI_ROLE.test(role), { message: 'must be the name of a role of the PKI mount (letters, digits, "_", "-", ".")' }),
+    /** When set, a pod that asks for no name gets its SPIFFE ID as URI SAN; when absent, such a pod is refused. */
+    trustDomain: z
+      .string()
+      .refine((domain) => TRUST_DOMAIN.test(domain), { message: 'must be a SPIFFE trust domain (lower-case letters, digits, ".", "-", "_")' })
+      .optional(),
+  })
+  .superRefine(checkConnection);
+
+export type VaultPkiSettings = z.output<typeof vaultPkiSettingsSchema>;
+
+/** Validates the admin's settings; throws an Error naming every bad setting. */
+export function parseVaultPkiSettings(typeName: string, instanceName: string, settings: unknown): VaultPkiSettings {
+  const result = vaultPkiSettingsSchema.safeParse(settings ?? {});
+  if (result.success) return result.data;
+  throw invalidVaultSettings(typeName, instanceName, describeSettingsIssues(result.error));
+}
