@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
-import { readFile, realpath } from 'node:fs/promises';
+import { closeSync, constants, lstatSync, openSync, readFileSync, readdirSync, realpathSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { KeymountError } from '../errors.js';
+import { settle } from './settle.js';
 
 export interface TmpfsOptions {
   readonly sizeBytes: number;
@@ -13,6 +15,7 @@ export interface TmpfsOptions {
 export interface MountEntry {
   readonly mountPoint: string;
   readonly fsType: string;
+  /** From the mount table; empty when the path itself answered (a tmpfs found without reading the table). */
   readonly options: readonly string[];
 }
 
@@ -33,7 +36,8 @@ export const TMPFS_FLAGS = ['nosuid', 'nodev', 'noexec'] as const;
 
 /**
  * Mounts with mount(8)/umount(8), the tools the kubelet's own mount helpers
- * use; reads the mount table from /proc/self/mountinfo.
+ * use; reads the mount table from /proc/self/mountinfo when the path itself
+ * cannot tell (see quickLook).
  */
 export class CommandMounter implements Mounter {
   constructor(
@@ -55,18 +59,55 @@ export class CommandMounter implements Mounter {
     await this.run('umount', [target]);
   }
 
-  async findMount(target: string): Promise<MountEntry | undefined> {
-    // The mount table holds resolved paths; the kubelet root may sit behind a symlink.
-    const resolved = await realpath(target).catch(() => target);
-    const table = parseMountinfo(await readFile(this.mountinfoPath, 'utf8'));
-    // Later lines are mounted on top of earlier ones.
-    return table.filter((entry) => entry.mountPoint === resolved).at(-1);
+  findMount(target: string): Promise<MountEntry | undefined> {
+    return settle(() => {
+      // The mount table holds resolved paths; the kubelet root may sit behind a symlink.
+      const resolved = resolvedPath(target);
+      const quick = this.quickLook(resolved);
+      if (quick !== UNKNOWN) return quick;
+      // Later lines are mounted on top of earlier ones.
+      return this.readTable().filter((entry) => entry.mountPoint === resolved).at(-1);
+    });
   }
 
-  async hasMountsBelow(directory: string): Promise<boolean> {
-    const resolved = await realpath(directory).catch(() => directory);
-    const table = parseMountinfo(await readFile(this.mountinfoPath, 'utf8'));
-    return table.some((entry) => entry.mountPoint.startsWith(`${resolved}/`));
+  hasMountsBelow(directory: string): Promise<boolean> {
+    return settle(() => {
+      const resolved = resolvedPath(directory);
+      // Nothing can be mounted inside a directory that is missing, or empty while not itself a mount point (nothing hidden under one).
+      if (this.readsLiveTable && (!exists(resolved) || (isEmptyDirectory(resolved) && !isMountPoint(resolved)))) return false;
+      return this.readTable().some((entry) => entry.mountPoint.startsWith(`${resolved}/`));
+    });
+  }
+
+  /** Whether the table is this process's own, so the paths themselves can answer for it. */
+  private get readsLiveTable(): boolean {
+    return this.mountinfoPath === '/proc/self/mountinfo';
+  }
+
+  /**
+   * Answers from the path itself where it can, because reading and parsing the
+   * mount table costs time in proportion to every mount on the node (3.6 ms
+   * with 1,000 volumes, on each call): a missing path has nothing mounted on it,
+   * a path on its parent's mount is no mount point, and a mount point's type
+   * comes from statfs when it is a tmpfs. Anything else reads the table.
+   */
+  private quickLook(resolved: string): MountEntry | undefined | typeof UNKNOWN {
+    if (!this.readsLiveTable) return UNKNOWN;
+    const stat = lstatSync(resolved, { throwIfNoEntry: false });
+    if (stat === undefined) return undefined;
+    // Files can be bind-mounted too; the table knows about those.
+    if (!stat.isDirectory()) return UNKNOWN;
+    if (!isMountPoint(resolved)) return undefined;
+    if (statfsSync(resolved).type !== TMPFS_MAGIC) return UNKNOWN;
+    return { mountPoint: resolved, fsType: 'tmpfs', options: optionsUnknown };
+  }
+
+  /**
+   * Synchronous on purpose: the kernel generates mountinfo in memory, so the read
+   * takes microseconds, while an asynchronous read costs five thread-pool round trips.
+   */
+  private readTable(): MountEntry[] {
+    return parseMountinfo(readFileSync(this.mountinfoPath, 'utf8'));
   }
 
   private run(command: string, args: readonly string[]): Promise<void> {
@@ -87,6 +128,53 @@ export class CommandMounter implements Mounter {
         );
       });
     });
+  }
+}
+
+const UNKNOWN = Symbol('unknown');
+const TMPFS_MAGIC = 0x01021994;
+const optionsUnknown: readonly string[] = [];
+
+function exists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+}
+
+function isEmptyDirectory(path: string): boolean {
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether a (resolved) path is the root of a mount: its mount ID differs from
+ * its parent's. Exact for every kind of mount, bind mounts from the same
+ * filesystem included, unlike comparing device numbers.
+ */
+function isMountPoint(resolved: string): boolean {
+  const parent = dirname(resolved);
+  return parent !== resolved && mountIdOf(resolved) !== mountIdOf(parent);
+}
+
+/** The kernel's ID of the (topmost) mount a path is on, from /proc/self/fdinfo (Linux ≥ 3.15). */
+function mountIdOf(path: string): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    const id = /^mnt_id:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+    if (id === undefined) throw new Error(`no mnt_id in /proc/self/fdinfo for ${path}`);
+    return id;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The path with every symlink resolved (lstat of cached directory entries), or the path itself when it does not exist. */
+function resolvedPath(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
   }
 }
 
