@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeymountError, errnoCode } from '../errors.js';
+import { settle } from '../storage/settle.js';
 import type { PodIdentity } from '../provider/contract.js';
 
 /**
@@ -49,7 +51,11 @@ export interface VolumeStateStore {
   list(): Promise<VolumeRecord[]>;
 }
 
-/** One JSON file per volume under <state-dir>/volumes, named by a hash of the volume ID, written by rename. */
+/**
+ * One JSON file per volume under <state-dir>/volumes, named by a hash of the volume ID, written by rename.
+ * Reads and writes are synchronous on purpose: the state dir is a tmpfs (/run), where each call takes
+ * microseconds, while an asynchronous call costs thread-pool round trips worth many times that (bench/RESULTS.md).
+ */
 export class FileStateStore implements VolumeStateStore {
   private readonly directory: string;
 
@@ -61,47 +67,57 @@ export class FileStateStore implements VolumeStateStore {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
   }
 
-  async get(volumeId: string): Promise<VolumeRecord | undefined> {
-    return this.read(this.pathOf(volumeId));
+  get(volumeId: string): Promise<VolumeRecord | undefined> {
+    return settle(() => readRecord(this.pathOf(volumeId)));
   }
 
-  async put(record: VolumeRecord): Promise<void> {
+  put(record: VolumeRecord): Promise<void> {
     const path = this.pathOf(record.volumeId);
     const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      await writeFile(temporary, JSON.stringify(record), { mode: 0o600 });
-      await rename(temporary, path);
+      writeFileSync(temporary, JSON.stringify(record), { mode: 0o600 });
+      renameSync(temporary, path);
+      return Promise.resolve();
     } catch (error) {
-      await rm(temporary, { force: true }).catch(() => undefined);
+      try {
+        rmSync(temporary, { force: true });
+      } catch {
+        // the error below is the one worth reporting
+      }
       // The admin's problem, not the pod's: say where and why, and let the kubelet retry.
-      throw new KeymountError('UNAVAILABLE', `keymount cannot write its state dir ${this.directory} (${errnoCode(error) ?? 'error'}); check --state-dir`, { cause: error });
+      return Promise.reject(
+        new KeymountError('UNAVAILABLE', `keymount cannot write its state dir ${this.directory} (${errnoCode(error) ?? 'error'}); check --state-dir`, { cause: error }),
+      );
     }
   }
 
-  async delete(volumeId: string): Promise<void> {
-    await rm(this.pathOf(volumeId), { force: true });
+  delete(volumeId: string): Promise<void> {
+    return settle(() => {
+      rmSync(this.pathOf(volumeId), { force: true });
+    });
   }
 
   async list(): Promise<VolumeRecord[]> {
     const names = await readdir(this.directory).catch(() => [] as string[]);
-    const records = await Promise.all(
-      names.filter((name) => name.endsWith('.json')).map((name) => this.read(join(this.directory, name))),
-    );
-    return records.filter((record): record is VolumeRecord => record !== undefined);
+    return names
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => readRecord(join(this.directory, name)))
+      .filter((record): record is VolumeRecord => record !== undefined);
   }
 
   private pathOf(volumeId: string): string {
     return join(this.directory, `${createHash('sha256').update(volumeId).digest('hex')}.json`);
   }
+}
 
-  private async read(path: string): Promise<VolumeRecord | undefined> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
-      throw error;
-    }
-    return JSON.parse(text) as VolumeRecord;
+/** The record in a file, or undefined when there is none (one deleted between listing and reading included). */
+function readRecord(path: string): VolumeRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
   }
+  return JSON.parse(text) as VolumeRecord;
 }
