@@ -1,8 +1,15 @@
 /* global process, console */
-// Prints vitest's JSON results as the plain closing line CI reads: "N passed, N failed".
-import { readFileSync } from 'node:fs';
+// Adds up vitest JSON result files into the plain closing line CI reads: "N passed, N failed".
+import { existsSync, readFileSync } from 'node:fs';
 
-const label = process.argv[3] ?? 'Tests';
-const results = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const skipped = results.numPendingTests + results.numTodoTests;
-console.log(`${label}: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped`);
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const file of process.argv.slice(2)) {
+  if (!existsSync(file)) continue;
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  passed += results.numPassedTests;
+  failed += results.numFailedTests;
+  skipped += results.numPendingTests + results.numTodoTests;
+}
+console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
