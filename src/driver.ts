@@ -19,6 +19,7 @@ import type { Clock, ProviderType } from './provider/contract.js';
 import { ProviderRegistry } from './provider/registry.js';
 import { AtomicWriter } from './storage/atomic-writer.js';
 import { CommandMounter, type Mounter } from './storage/mounter.js';
+import { StateDirPrivateMounts } from './storage/private-mounts.js';
 import { FsTargetDirectories } from './storage/target-directory.js';
 import { FileStateStore } from './volume/state-store.js';
 import { DEFAULT_REFRESH_BACKOFF, VolumeManager, type VolumeManagerLimits } from './volume/volume-manager.js';
@@ -66,8 +67,12 @@ export async function startDriver(config: Config, overrides: DriverOverrides = {
 
 async function serve(config: Config, overrides: DriverOverrides, logger: Logger, operator: OperatorEndpoints): Promise<RunningDriver> {
   const clock: Clock = overrides.clock ?? { now: () => new Date() };
-  const fileState = new FileStateStore(config.stateDir);
+  const fileState = new FileStateStore(config.stateDir, (unusable) => {
+    logger.warn({ file: unusable.file, reason: unusable.reason }, 'removed a state record keymount did not write; nothing it names was touched');
+  });
   await fileState.init();
+  const privateMounts = new StateDirPrivateMounts(config.stateDir);
+  privateMounts.init();
   // Remembers each volume's provider instance, so unpublish calls are counted under it.
   const state = new ProviderIndexedStore(fileState);
   const registry = await ProviderRegistry.create(
@@ -78,6 +83,7 @@ async function serve(config: Config, overrides: DriverOverrides, logger: Logger,
   const volumes = new VolumeManager({
     registry,
     mounter: overrides.mounter ?? new CommandMounter(MOUNT_COMMAND_TIMEOUT_MS),
+    privateMounts,
     targets: new FsTargetDirectories(),
     writer: new AtomicWriter(clock),
     state,
@@ -85,6 +91,7 @@ async function serve(config: Config, overrides: DriverOverrides, logger: Logger,
     logger,
     metrics: overrides.metrics ?? operator.metrics ?? NO_METRICS,
     limits: { maxVolumeSizeBytes: config.maxVolumeSizeBytes, providerTimeoutMs: config.providerTimeoutMs, ...DEFAULT_REFRESH_BACKOFF, ...overrides.limits },
+    kubeletRoot: config.kubeletRoot,
   });
   const recovered = await volumes.recover();
   if (recovered.resumed + recovered.cleaned > 0) logger.info(recovered, 'resumed the volumes of an earlier run');

@@ -24,7 +24,7 @@ Flags:
   --fs-group GID             the pod's fsGroup, sent as volume_mount_group
   --token AUDIENCE=JWT       a service-account token for an audience (repeatable)
   --secret KEY=VALUE         an entry of the request's secrets, as from nodePublishSecretRef (repeatable)
-  --readonly                 the inline volume's readOnly
+  --readonly                 the inline volume's readOnly (every keymount volume is read-only to the pod either way)
   --timeout SECONDS          the call's deadline (default 30)
 `;
 

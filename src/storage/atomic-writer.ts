@@ -1,9 +1,9 @@
 import {
-  chownSync,
   closeSync,
   constants,
   fchmodSync,
   fchownSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -43,8 +43,10 @@ const DIRECTORY_MODE = 0o750;
  * and each visible name is a symlink through `..data`. A reader sees either
  * the old set or the new one, never a mix.
  *
- * Files are created with O_EXCL|O_NOFOLLOW inside a directory made in this
- * call, so no write can follow a symlink planted in the volume.
+ * The root is the volume's private tmpfs, which no pod can write to (the pod
+ * sees it through a read-only bind), so nothing the writer works through can
+ * change under it; files are still created with O_EXCL|O_NOFOLLOW and
+ * directories chowned without following links, as a second line.
  *
  * The calls are synchronous on purpose: they all act on the volume's own
  * tmpfs, where each takes microseconds, while an asynchronous call costs a
@@ -85,7 +87,8 @@ export class AtomicWriter implements VolumeWriter {
 
   private makeDirectory(path: string, owner: FileOwner): void {
     mkdirSync(path, { mode: DIRECTORY_MODE });
-    if (owner.gid !== undefined) chownSync(path, 0, owner.gid);
+    // lchown: never through a link, even in the driver's private tmpfs.
+    if (owner.gid !== undefined) lchownSync(path, 0, owner.gid);
   }
 
   private writeFile(dataDir: string, file: VolumeFile, owner: FileOwner): void {

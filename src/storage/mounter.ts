@@ -10,11 +10,15 @@ export interface TmpfsOptions {
   readonly mode: number;
   /** Group owning the volume root, so a non-root pod with that group can read it. */
   readonly gid: number | undefined;
+  /** The mount's source name in the mount table; keymount names each volume's tmpfs after the volume. */
+  readonly source: string;
 }
 
 export interface MountEntry {
   readonly mountPoint: string;
   readonly fsType: string;
+  /** The mount source from the table; undefined when the path itself answered (see CommandMounter.quickLook). */
+  readonly source: string | undefined;
   /** From the mount table; empty when the path itself answered (a tmpfs found without reading the table). */
   readonly options: readonly string[];
 }
@@ -22,11 +26,14 @@ export interface MountEntry {
 /** Mounting, behind an interface so the volume manager does not run commands itself. */
 export interface Mounter {
   mountTmpfs(target: string, options: TmpfsOptions): Promise<void>;
-  /** Switches an existing mount between read-only and read-write. */
-  remount(target: string, readOnly: boolean): Promise<void>;
+  /** Binds `source` (a mount) at `target` read-only, with the tmpfs flags, in one step. */
+  bindReadOnly(source: string, target: string): Promise<void>;
   unmount(target: string): Promise<void>;
-  /** The mount at exactly this path (the topmost one when stacked), if any. */
-  findMount(target: string): Promise<MountEntry | undefined>;
+  /**
+   * The mount at exactly this path (the topmost one when stacked), if any. With `fromTable`
+   * the answer always comes from the mount table, so `source` and `options` are known.
+   */
+  findMount(target: string, fromTable?: 'fromTable'): Promise<MountEntry | undefined>;
   /** Whether anything is mounted strictly inside this directory. */
   hasMountsBelow(directory: string): Promise<boolean>;
 }
@@ -48,22 +55,23 @@ export class CommandMounter implements Mounter {
   async mountTmpfs(target: string, options: TmpfsOptions): Promise<void> {
     const flags = [...TMPFS_FLAGS, `size=${options.sizeBytes}`, `mode=${options.mode.toString(8).padStart(4, '0')}`];
     if (options.gid !== undefined) flags.push('uid=0', `gid=${options.gid}`);
-    await this.run('mount', ['-t', 'tmpfs', '-o', flags.join(','), 'keymount', target]);
+    await this.run('mount', ['-t', 'tmpfs', '-o', flags.join(','), options.source, target]);
   }
 
-  async remount(target: string, readOnly: boolean): Promise<void> {
-    await this.run('mount', ['-o', `remount,${readOnly ? 'ro' : 'rw'}`, target]);
+  async bindReadOnly(source: string, target: string): Promise<void> {
+    // mount(8) binds, then remounts the bind read-only; flags not named there would be cleared.
+    await this.run('mount', ['-o', ['bind', 'ro', ...TMPFS_FLAGS].join(','), source, target]);
   }
 
   async unmount(target: string): Promise<void> {
     await this.run('umount', [target]);
   }
 
-  findMount(target: string): Promise<MountEntry | undefined> {
+  findMount(target: string, fromTable?: 'fromTable'): Promise<MountEntry | undefined> {
     return settle(() => {
       // The mount table holds resolved paths; the kubelet root may sit behind a symlink.
       const resolved = resolvedPath(target);
-      const quick = this.quickLook(resolved);
+      const quick = fromTable === undefined ? this.quickLook(resolved) : UNKNOWN;
       if (quick !== UNKNOWN) return quick;
       // Later lines are mounted on top of earlier ones.
       return this.readTable().filter((entry) => entry.mountPoint === resolved).at(-1);
@@ -99,7 +107,7 @@ export class CommandMounter implements Mounter {
     if (!stat.isDirectory()) return UNKNOWN;
     if (!isMountPoint(resolved)) return undefined;
     if (statfsSync(resolved).type !== TMPFS_MAGIC) return UNKNOWN;
-    return { mountPoint: resolved, fsType: 'tmpfs', options: optionsUnknown };
+    return { mountPoint: resolved, fsType: 'tmpfs', source: undefined, options: optionsUnknown };
   }
 
   /**
@@ -132,7 +140,7 @@ export class CommandMounter implements Mounter {
 }
 
 const UNKNOWN = Symbol('unknown');
-const TMPFS_MAGIC = 0x01021994;
+export const TMPFS_MAGIC = 0x01021994;
 const optionsUnknown: readonly string[] = [];
 
 function exists(path: string): boolean {
@@ -152,7 +160,7 @@ function isEmptyDirectory(path: string): boolean {
  * its parent's. Exact for every kind of mount, bind mounts from the same
  * filesystem included, unlike comparing device numbers.
  */
-function isMountPoint(resolved: string): boolean {
+export function isMountPoint(resolved: string): boolean {
   const parent = dirname(resolved);
   return parent !== resolved && mountIdOf(resolved) !== mountIdOf(parent);
 }
@@ -192,9 +200,10 @@ export function parseMountinfo(text: string): MountEntry[] {
     const separator = fields.indexOf('-');
     const mountPoint = fields[4];
     const fsType = fields[separator + 1];
+    const source = fields[separator + 2];
     if (separator < 0 || mountPoint === undefined || fsType === undefined) continue;
     const options = [...(fields[5] ?? '').split(','), ...(fields[separator + 3] ?? '').split(',')];
-    entries.push({ mountPoint: unescapeMountPath(mountPoint), fsType, options });
+    entries.push({ mountPoint: unescapeMountPath(mountPoint), fsType, source: source === undefined ? undefined : unescapeMountPath(source), options });
   }
   return entries;
 }

@@ -1,4 +1,4 @@
-import { lstat, mkdir, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode, failedPrecondition } from '../errors.js';
 
@@ -8,8 +8,12 @@ export interface TargetDirectories {
   inspect(target: string): Promise<'missing' | 'directory'>;
   /** Creates the missing `target` (its parent must exist, as the kubelet makes it). */
   create(target: string): Promise<void>;
-  /** Removes `target` if present. It must no longer be a mount point. */
-  remove(target: string): Promise<void>;
+  /**
+   * Removes `target` if present and empty; false when something is inside it
+   * (then it stays: nothing is ever deleted recursively by path). It must no
+   * longer be a mount point.
+   */
+  remove(target: string): Promise<boolean>;
 }
 
 export class FsTargetDirectories implements TargetDirectories {
@@ -38,15 +42,17 @@ export class FsTargetDirectories implements TargetDirectories {
     }
   }
 
-  async remove(target: string): Promise<void> {
+  async remove(target: string): Promise<boolean> {
     try {
       await rmdir(target);
+      return true;
     } catch (error) {
       const code = errnoCode(error);
-      if (code === 'ENOENT') return;
-      // Something wrote into the directory while nothing was mounted on it: remove that too, without following links.
-      if (code === 'ENOTEMPTY') await rm(target, { recursive: true, force: true });
-      else throw error;
+      if (code === 'ENOENT') return true;
+      // Something wrote into the directory while nothing was mounted on it. A recursive removal by path
+      // could be redirected by whoever wrote there, so it stays; the kubelet removes its pod's directories.
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+      throw error;
     }
   }
 }

@@ -1,23 +1,26 @@
 /**
- * The volume lifecycle: publish mounts a fresh tmpfs, asks the provider for
- * files and writes them; a republish refreshes them when due; the provider's
- * own schedule (certificate renewal) refreshes them without any call;
- * unpublish removes everything. Operations are idempotent and serialized per
- * volume; a failed publish undoes each step it took; a failed refresh keeps
- * the last good files.
+ * The volume lifecycle: publish mounts a fresh tmpfs where only the driver
+ * can reach it, asks the provider for files, writes them there and binds the
+ * tmpfs read-only at the target; a republish refreshes them when due; the
+ * provider's own schedule (certificate renewal) refreshes them without any
+ * call; unpublish removes everything. Operations are idempotent and
+ * serialized per volume; a failed publish undoes each step it took; a failed
+ * refresh keeps the last good files.
  */
 import { KeymountError, failedPrecondition, isKeymountError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { VolumeMetrics } from '../metrics/volume-metrics.js';
 import { Sensitive, isUnchanged, type Clock, type FetchResult, type ServiceAccountToken, type Unchanged } from '../provider/contract.js';
 import type { ProviderRegistry } from '../provider/registry.js';
-import type { Mounter } from '../storage/mounter.js';
+import type { MountEntry, Mounter } from '../storage/mounter.js';
+import { LEGACY_MOUNT_SOURCE, mountSourceOf, type PrivateMounts } from '../storage/private-mounts.js';
 import type { TargetDirectories } from '../storage/target-directory.js';
 import type { VolumeWriter } from '../storage/atomic-writer.js';
 import { toVolumeFiles } from '../storage/volume-files.js';
+import { isKubeletTargetPath } from './kubelet-paths.js';
 import { OperationLocks } from './operation-locks.js';
 import { RefreshTimers, backoffDelayMs } from './refresh-timers.js';
-import type { VolumeRecord, VolumeStateStore } from './state-store.js';
+import { RECORD_VERSION, type VolumeRecord, type VolumeStateStore } from './state-store.js';
 import { resolveVolumeSpec, type VolumeSpec } from './volume-spec.js';
 import type { PublishRequest, UnpublishRequest } from './requests.js';
 
@@ -34,6 +37,8 @@ export const DEFAULT_REFRESH_BACKOFF = { refreshBackoffBaseMs: 10_000, refreshBa
 export interface VolumeManagerDependencies {
   readonly registry: ProviderRegistry;
   readonly mounter: Mounter;
+  /** Where each volume's tmpfs is mounted and written, out of every pod's reach. */
+  readonly privateMounts: PrivateMounts;
   readonly targets: TargetDirectories;
   readonly writer: VolumeWriter;
   readonly state: VolumeStateStore;
@@ -41,6 +46,8 @@ export interface VolumeManagerDependencies {
   readonly logger: Logger;
   readonly metrics: VolumeMetrics;
   readonly limits: VolumeManagerLimits;
+  /** The kubelet's root dir: a record's target path is honoured only below it, in the kubelet's shape. */
+  readonly kubeletRoot: string;
 }
 
 /** Permission bits of the tmpfs root: the owner (root) and the volume's group may enter. */
@@ -82,12 +89,10 @@ export class VolumeManager {
           return;
         }
         // An interrupted publish, or a mount lost since (node reboot): start over.
-        await this.removeMounts(existing.targetPath);
+        await this.removeOwnMounts(existing.volumeId, existing.targetPath, existing.version);
         await this.deps.state.delete(existing.volumeId);
-      } else if ((await this.deps.mounter.findMount(request.targetPath)) !== undefined) {
-        // Mounted but unknown: a publish whose record was lost. Its content is re-created below.
-        this.deps.logger.warn({ volumeId: request.volumeId, targetPath: request.targetPath }, 'replacing a mount keymount has no record of');
-        await this.removeMounts(request.targetPath);
+      } else {
+        await this.refuseOccupiedTarget(request);
       }
       await this.publishFresh(request, spec, signal);
     });
@@ -102,7 +107,8 @@ export class VolumeManager {
       if (await this.deps.mounter.hasMountsBelow(request.targetPath)) {
         throw failedPrecondition(`target path ${request.targetPath} has other mounts inside it; keymount leaves them alone`);
       }
-      await this.deps.targets.remove(request.targetPath);
+      await this.removePrivateMount(request.volumeId);
+      await this.removeTargetDirectory(request.volumeId, request.targetPath);
       await this.deps.state.delete(request.volumeId);
       this.forget(request.volumeId, record?.provider);
     });
@@ -118,17 +124,26 @@ export class VolumeManager {
     let cleaned = 0;
     for (const record of await this.deps.state.list()) {
       await this.locks.run(record.volumeId, async () => {
-        const mount = await this.deps.mounter.findMount(record.targetPath);
-        if (record.phase === 'published' && mount?.fsType === 'tmpfs') {
+        const fields = { volumeId: record.volumeId, targetPath: record.targetPath, phase: record.phase };
+        if (!isKubeletTargetPath(record.targetPath, this.deps.kubeletRoot)) {
+          // Not a path the kubelet gives out: touch nothing there. Only the volume's own private mount goes.
+          this.deps.logger.warn({ ...fields, kubeletRoot: this.deps.kubeletRoot }, 'ignored a state record whose target path is not a kubelet volume path');
+          await this.removePrivateMount(record.volumeId);
+          await this.deps.state.delete(record.volumeId);
+          cleaned++;
+          return;
+        }
+        if (record.phase === 'published' && (await this.isServing(record, record.targetPath))) {
           this.resume(record);
           resumed++;
           return;
         }
-        await this.removeMounts(record.targetPath);
-        if (record.createdTargetDir) await this.deps.targets.remove(record.targetPath);
+        await this.removeOwnMounts(record.volumeId, record.targetPath, record.version);
+        await this.removePrivateMount(record.volumeId);
+        if (record.createdTargetDir) await this.removeTargetDirectory(record.volumeId, record.targetPath);
         await this.deps.state.delete(record.volumeId);
         cleaned++;
-        this.deps.logger.info({ volumeId: record.volumeId, targetPath: record.targetPath, phase: record.phase }, 'cleaned up a volume left by an earlier run');
+        this.deps.logger.info(fields, 'cleaned up a volume left by an earlier run');
       });
     }
     return { resumed, cleaned };
@@ -151,13 +166,47 @@ export class VolumeManager {
         `volume ${request.volumeId} is already published at this target with different attributes; volume attributes cannot change while the pod runs`,
       );
     }
-    const mount = await this.deps.mounter.findMount(request.targetPath);
-    return mount?.fsType === 'tmpfs';
+    return this.isServing(existing, request.targetPath);
+  }
+
+  /** Whether the target still shows the volume's tmpfs. */
+  private async isServing(record: VolumeRecord, target: string): Promise<boolean> {
+    if (record.version === RECORD_VERSION) return this.deps.privateMounts.showsVolume(record.volumeId, target);
+    // keymount 0.1.0 mounted the tmpfs at the target itself.
+    const mount = await this.deps.mounter.findMount(target, 'fromTable');
+    return mount !== undefined && isLegacyVolumeMount(mount);
+  }
+
+  /**
+   * A target that already holds a mount, with no record for this volume: the
+   * volume's own tmpfs whose record was lost is replaced; another volume's,
+   * or anything keymount did not mount, is refused and left alone.
+   */
+  private async refuseOccupiedTarget(request: PublishRequest): Promise<void> {
+    if ((await this.deps.mounter.findMount(request.targetPath)) === undefined) return;
+    const mount = await this.deps.mounter.findMount(request.targetPath, 'fromTable');
+    if (mount === undefined) return;
+    const fields = { volumeId: request.volumeId, targetPath: request.targetPath };
+    if (mount.source === mountSourceOf(request.volumeId)) {
+      this.deps.logger.warn(fields, 'replacing a mount of this volume that keymount has no record of');
+      await this.removeOwnMounts(request.volumeId, request.targetPath, RECORD_VERSION);
+      return;
+    }
+    if (mount.fsType === 'tmpfs' && mount.source?.startsWith(LEGACY_MOUNT_SOURCE) === true) {
+      throw new KeymountError(
+        'ALREADY_EXISTS',
+        `target path ${request.targetPath} already holds another keymount volume; unpublish that volume first (keymount never unmounts one volume to publish another)`,
+      );
+    }
+    throw failedPrecondition(
+      `target path ${request.targetPath} already has a ${mount.fsType} mount that keymount did not make; keymount publishes only on an unmounted target and leaves that mount alone`,
+    );
   }
 
   private async publishFresh(request: PublishRequest, spec: VolumeSpec, signal: AbortSignal): Promise<void> {
     const created = (await this.deps.targets.inspect(request.targetPath)) === 'missing';
     const record: VolumeRecord = {
+      version: RECORD_VERSION,
       volumeId: request.volumeId,
       targetPath: request.targetPath,
       provider: spec.providerName,
@@ -177,23 +226,31 @@ export class VolumeManager {
       retryAfter: undefined,
       lastError: undefined,
     };
-    let mounted = false;
+    const steps: PublishSteps = { createdTargetDir: created, privateMounted: false, bound: false };
+    const privatePath = this.deps.privateMounts.pathOf(request.volumeId);
     try {
       // The record comes first, so a crash at any later step leaves something recover() can clean up.
       await this.deps.state.put(record);
       if (created) await this.deps.targets.create(request.targetPath);
-      await this.deps.mounter.mountTmpfs(request.targetPath, {
+      // A private mount left by a crash before its record was written is this volume's own: start afresh.
+      await this.removePrivateMount(request.volumeId);
+      await this.deps.privateMounts.create(request.volumeId);
+      await this.deps.mounter.mountTmpfs(privatePath, {
         sizeBytes: this.deps.limits.maxVolumeSizeBytes,
         mode: VOLUME_ROOT_MODE,
         gid: spec.gid,
+        source: mountSourceOf(request.volumeId),
       });
-      mounted = true;
+      steps.privateMounted = true;
       this.remember(request.volumeId, spec, request, undefined);
       const outcome = await this.fetch(record, {}, signal);
       if (isUnchanged(outcome)) {
         throw new KeymountError('FAILED_PRECONDITION', `provider "${spec.providerName}" answered "unchanged" to a first fetch`);
       }
       await this.writeFiles(record, spec, outcome);
+      // Only now does the pod see the volume: complete, and read-only whatever the pod asked (SECURITY.md).
+      await this.deps.mounter.bindReadOnly(privatePath, request.targetPath);
+      steps.bound = true;
       const now = this.deps.clock.now().toISOString();
       const published = { ...this.afterSuccess(record, outcome), phase: 'published' as const, publishedAt: now };
       await this.deps.state.put(published);
@@ -202,7 +259,7 @@ export class VolumeManager {
       this.reportMounted(spec.providerName);
     } catch (error) {
       this.forget(request.volumeId, undefined);
-      await this.rollback(request, created, mounted);
+      await this.rollback(request, steps);
       throw error;
     }
   }
@@ -285,13 +342,17 @@ export class VolumeManager {
       defaultMode: spec.fileMode,
       maxTotalBytes: this.deps.limits.maxVolumeSizeBytes,
     });
-    const readOnly = record.readOnly && record.phase === 'published';
-    if (readOnly) await this.deps.mounter.remount(record.targetPath, false);
-    try {
-      await this.deps.writer.writeAll(record.targetPath, files, { gid: spec.gid });
-    } finally {
-      if (record.readOnly) await this.deps.mounter.remount(record.targetPath, true);
+    // Written only into the volume's own private tmpfs: if that mount is gone, a write would land on the
+    // state dir's filesystem (possibly a disk), so nothing is written.
+    if (record.version !== RECORD_VERSION) {
+      throw failedPrecondition(
+        `volume ${record.volumeId} was published by an earlier keymount version whose volumes the pod could write to; keymount no longer refreshes it: restart the pod to get an isolated volume`,
+      );
     }
+    if (!this.deps.privateMounts.isOwnTmpfs(record.volumeId)) {
+      throw failedPrecondition(`the private tmpfs of volume ${record.volumeId} is no longer mounted; nothing was written (unpublish and publish the volume again)`);
+    }
+    await this.deps.writer.writeAll(this.deps.privateMounts.pathOf(record.volumeId), files, { gid: spec.gid });
   }
 
   /** Calls the provider, bounded by the caller's deadline and the provider timeout. */
@@ -447,11 +508,13 @@ export class VolumeManager {
   }
 
   /** Undoes a failed publish; failures here are logged, the original error is what the caller sees. */
-  private async rollback(request: PublishRequest, createdTargetDir: boolean, mounted: boolean): Promise<void> {
+  private async rollback(request: PublishRequest, done: PublishSteps): Promise<void> {
     const steps: [string, () => Promise<void>][] = [];
     steps.push(['release provider state', () => this.releaseProviderState(request.attributes.provider ?? '', request.volumeId)]);
-    if (mounted) steps.push(['unmount', () => this.removeMounts(request.targetPath)]);
-    if (createdTargetDir) steps.push(['remove target directory', () => this.deps.targets.remove(request.targetPath)]);
+    if (done.bound) steps.push(['unmount the target', () => this.removeOwnMounts(request.volumeId, request.targetPath, RECORD_VERSION)]);
+    if (done.privateMounted) steps.push(['unmount the private tmpfs', () => this.removePrivateMount(request.volumeId)]);
+    else steps.push(['remove the private mount point', () => this.deps.privateMounts.remove(request.volumeId)]);
+    if (done.createdTargetDir) steps.push(['remove target directory', () => this.removeTargetDirectory(request.volumeId, request.targetPath)]);
     steps.push(['delete state record', () => this.deps.state.delete(request.volumeId)]);
     for (const [step, run] of steps) {
       try {
@@ -462,6 +525,7 @@ export class VolumeManager {
     }
   }
 
+  /** Unpublish: the kubelet names the target; everything stacked on it goes, as the CSI spec asks. */
   private async removeMounts(target: string): Promise<void> {
     for (let count = 0; count < MAX_STACKED_MOUNTS; count++) {
       if ((await this.deps.mounter.findMount(target)) === undefined) return;
@@ -469,4 +533,52 @@ export class VolumeManager {
     }
     throw failedPrecondition(`target path ${target} is still mounted after ${MAX_STACKED_MOUNTS} unmounts`);
   }
+
+  /**
+   * Unmounts from the target only the mounts this volume made (its tmpfs, by
+   * its source name in the mount table), topmost first, and stops at anything
+   * else: a record never makes keymount unmount what it did not mount.
+   */
+  private async removeOwnMounts(volumeId: string, target: string, version: VolumeRecord['version']): Promise<void> {
+    for (let count = 0; count < MAX_STACKED_MOUNTS; count++) {
+      if ((await this.deps.mounter.findMount(target)) === undefined) return;
+      const mount = await this.deps.mounter.findMount(target, 'fromTable');
+      if (mount === undefined) return;
+      const own = version === RECORD_VERSION ? mount.source === mountSourceOf(volumeId) : isLegacyVolumeMount(mount);
+      if (!own) {
+        this.deps.logger.warn({ volumeId, targetPath: target, fsType: mount.fsType }, 'left a mount keymount did not make for this volume in place');
+        return;
+      }
+      await this.deps.mounter.unmount(target);
+    }
+    throw failedPrecondition(`target path ${target} is still mounted after ${MAX_STACKED_MOUNTS} unmounts`);
+  }
+
+  /** Unmounts the volume's private tmpfs (the path comes from the volume ID, never from a record) and removes its mount point. */
+  private async removePrivateMount(volumeId: string): Promise<void> {
+    const path = this.deps.privateMounts.pathOf(volumeId);
+    for (let count = 0; count < MAX_STACKED_MOUNTS; count++) {
+      if ((await this.deps.mounter.findMount(path)) === undefined) break;
+      await this.deps.mounter.unmount(path);
+    }
+    await this.deps.privateMounts.remove(volumeId);
+  }
+
+  /** Removes the target directory only while it is empty: keymount never deletes recursively outside its own mounts. */
+  private async removeTargetDirectory(volumeId: string, target: string): Promise<void> {
+    const removed = await this.deps.targets.remove(target);
+    if (!removed) this.deps.logger.warn({ volumeId, targetPath: target }, 'left the target directory in place: something wrote into it while no volume was mounted there');
+  }
+}
+
+/** What a publish has done so far, for its rollback. */
+interface PublishSteps {
+  readonly createdTargetDir: boolean;
+  privateMounted: boolean;
+  bound: boolean;
+}
+
+/** A tmpfs mounted at the target by keymount 0.1.0: its source name and flags. */
+function isLegacyVolumeMount(mount: MountEntry): boolean {
+  return mount.fsType === 'tmpfs' && mount.source === LEGACY_MOUNT_SOURCE && ['nosuid', 'nodev', 'noexec'].every((flag) => mount.options.includes(flag));
 }

@@ -49,6 +49,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       'state-dir': stateDir,
       'node-id': 'test-node',
       'log-level': 'debug',
+      'kubelet-root': kubeletRoot,
       ...(configFile ? { config: configFile } : {}),
       ...options.flags,
     },

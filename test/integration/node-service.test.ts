@@ -44,12 +44,13 @@ describe.skipIf(!IS_ROOT)(`NodePublishVolume and NodeUnpublishVolume (${IS_ROOT 
     expect(capabilities.capabilities.map((capability) => capability.rpc.type)).toEqual(['VOLUME_MOUNT_GROUP']);
   });
 
-  it('mounts a private tmpfs and writes the files with their modes', async () => {
+  it('mounts a private tmpfs, read-only to the pod, and writes the files with their modes', async () => {
     const volume = harness.newVolume();
     await harness.publish(volume, { provider: 'fixed' });
     const mount = findmnt(volume.targetPath);
     expect(mount?.fstype).toBe('tmpfs');
-    expect(mount?.options.split(',')).toEqual(expect.arrayContaining(['rw', 'nosuid', 'nodev', 'noexec', 'size=1024k', 'mode=750']));
+    expect(mount?.source).toMatch(/^keymount-[0-9a-f]{24}$/);
+    expect(mount?.options.split(',')).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev', 'noexec', 'size=1024k', 'mode=750']));
     expect(modeOf(volume.targetPath)).toBe(0o750);
     expect(visibleFiles(volume.targetPath)).toEqual(['password', 'script.sh', 'username']);
     expect(readFileSync(join(volume.targetPath, 'password'), 'utf8')).toBe('s3cr3t-canary-value');
@@ -79,9 +80,9 @@ describe.skipIf(!IS_ROOT)(`NodePublishVolume and NodeUnpublishVolume (${IS_ROOT 
     await harness.unpublish(volume);
   });
 
-  it('remounts read-only when the inline volume is readOnly', async () => {
+  it.each([true, false])('serves the volume read-only when the inline volume says readOnly: %s', async (readOnly) => {
     const volume = harness.newVolume();
-    await harness.publish(volume, { provider: 'fixed' }, { readOnly: true });
+    await harness.publish(volume, { provider: 'fixed' }, { readOnly });
     expect(findmnt(volume.targetPath)?.options.split(',')).toContain('ro');
     expect(() => {
       writeFileSync(join(volume.targetPath, 'new'), 'x');

@@ -66,14 +66,16 @@ describe.skipIf(!IS_ROOT)(`restart recovery (${IS_ROOT ? 'real tmpfs, real proce
     const certificateData = readlinkSync(join(certificate.targetPath, '..data'));
     const certificateBytes = readFileSync(join(certificate.targetPath, 'tls.crt'));
 
-    // Kill the driver while a publish is mounted but still waiting for its provider.
+    // Kill the driver while a publish has mounted its private tmpfs but still waits for its provider.
+    const privateMounts = (): string[] => mountsUnder(join(stateDir, 'mounts'));
     const stuck = client.nodePublishVolume(publishRequest(interrupted, { provider: 'hang' })).catch((error: unknown) => error);
     await vi.waitFor(() => {
-      if (findmnt(interrupted.targetPath) === undefined) throw new Error('not mounted yet');
+      if (privateMounts().length < 3) throw new Error('not mounted yet');
     });
     killDriver();
     await stuck;
-    expect(findmnt(interrupted.targetPath)?.fstype).toBe('tmpfs');
+    expect(findmnt(interrupted.targetPath)).toBeUndefined();
+    expect(exists(interrupted.targetPath)).toBe(true);
 
     await startDriverProcess();
 
@@ -81,6 +83,7 @@ describe.skipIf(!IS_ROOT)(`restart recovery (${IS_ROOT ? 'real tmpfs, real proce
     expect(findmnt(interrupted.targetPath)).toBeUndefined();
     expect(exists(interrupted.targetPath)).toBe(false);
     expect(readdirSync(join(stateDir, 'volumes'))).toHaveLength(2);
+    expect(privateMounts()).toHaveLength(2);
 
     // The published ones: same mount, same files, and a republish is an idempotent OK.
     expect(findmnt(certificate.targetPath)?.fstype).toBe('tmpfs');

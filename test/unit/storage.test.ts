@@ -85,6 +85,7 @@ describe('mountinfo', () => {
     expect(table[1]).toEqual({
       mountPoint: '/var/lib/kubelet/pods/u/volumes/kubernetes.io~csi/my vol/mount',
       fsType: 'tmpfs',
+      source: 'keymount',
       options: ['rw', 'nosuid', 'nodev', 'noexec', 'relatime', 'rw', 'size=4096k', 'mode=750'],
     });
   });
