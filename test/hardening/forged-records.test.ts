@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDriver, type RunningDriver } from '../../src/driver.js';
 import { CsiClient } from '../../src/csi/csi-client.js';
@@ -67,14 +67,16 @@ const expectedStateOf = (victim: Victim): ReturnType<typeof stateOf> => ({ sourc
 describe.skipIf(!IS_ROOT)(`forged state records at start-up (${IS_ROOT ? 'real tmpfs, real restart' : ROOT_REASON})`, () => {
   let harness: Harness;
   const providerTypes: ProviderType[] = [fixedFilesProviderType(() => [{ path: 'tls.key', contents: Buffer.from('key\n') }])];
-  /** The driver started after the harness's own was stopped. */
-  let restarted: RunningDriver | undefined;
+  /** The driver serving now: the harness's own at first, then each one a test started; undefined when a start failed. */
+  let running: { driver: RunningDriver; client: CsiClient } | undefined;
   const victims: Victim[] = [];
+  const forgedFiles: string[] = [];
 
   beforeAll(async () => {
     harness = await startHarness({ providerTypes, providers: { fixed: { type: 'fixed-files', settings: {} } } });
+    running = { driver: harness.driver, client: harness.client };
   });
-  afterEach(() => {
+  afterEach(async () => {
     for (const victim of victims.splice(0)) {
       try {
         execFileSync('umount', [victim.path], { stdio: 'ignore' });
@@ -82,40 +84,60 @@ describe.skipIf(!IS_ROOT)(`forged state records at start-up (${IS_ROOT ? 'real t
         // already unmounted (by the driver, when the test failed)
       }
     }
+    // A record a failed test left would meet the next test's start-up.
+    for (const file of forgedFiles.splice(0)) rmSync(file, { force: true });
+    if (running === undefined) await startAgain();
   });
   afterAll(async () => {
-    await restarted?.stop();
+    running?.client.close();
+    await running?.driver.stop();
     await harness.stop();
   });
 
   /** A real record the driver wrote for a real volume, as a template an attacker would copy. */
   async function realRecord(): Promise<Record<string, unknown>> {
     const volume = harness.newVolume('template');
-    await currentClient().nodePublishVolume(harness.request(volume, { provider: 'fixed' }));
+    await serving().client.nodePublishVolume(harness.request(volume, { provider: 'fixed' }));
     const file = join(harness.stateDir, 'volumes', `${createHash('sha256').update(volume.volumeId).digest('hex')}.json`);
     return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   }
 
+  /** Writes a record as the driver names its files (sha256 of the volume ID). */
   function forgeRecord(template: Record<string, unknown>, volumeId: string, changes: Record<string, unknown>): string {
     const file = join(harness.stateDir, 'volumes', `${createHash('sha256').update(volumeId).digest('hex')}.json`);
     writeFileSync(file, JSON.stringify({ ...template, volumeId, ...changes }), { mode: 0o600 });
+    forgedFiles.push(file);
     return file;
   }
 
-  let client: CsiClient | undefined;
-  function currentClient(): CsiClient {
-    return client ?? harness.client;
+  function serving(): { driver: RunningDriver; client: CsiClient } {
+    if (running === undefined) throw new Error('no driver is running');
+    return running;
   }
 
-  /** Stops whichever driver runs and starts a new one on the same state dir and socket, as a rollout or an OOM kill would. */
-  async function restartDriver(): Promise<void> {
-    client?.close();
-    await (restarted ?? harness.driver).stop();
-    restarted = await startDriver(harness.config, {
+  async function startAgain(): Promise<void> {
+    const driver = await startDriver(harness.config, {
       providerTypes,
       logDestination: { write: (line: string) => harness.logLines.push(line) },
     });
-    client = new CsiClient(harness.socketPath);
+    running = { driver, client: new CsiClient(harness.socketPath) };
+  }
+
+  /**
+   * Stops the driver and starts a new one on the same state dir and socket, as a rollout or an OOM kill
+   * would; resolves with how the start went, so a start that fails is an assertion, not a crash of the test.
+   */
+  async function restartDriver(): Promise<string> {
+    const { driver, client } = serving();
+    running = undefined;
+    client.close();
+    await driver.stop();
+    try {
+      await startAgain();
+      return 'started';
+    } catch (error) {
+      return `failed to start: ${String(error)}`;
+    }
   }
 
   it("unmounts and deletes nothing when records in phase publishing point at a node directory and at another driver's mount", async () => {
@@ -128,13 +150,14 @@ describe.skipIf(!IS_ROOT)(`forged state records at start-up (${IS_ROOT ? 'real t
     const outsideRecord = forgeRecord(template, 'csi-forged-outside', { ...interrupted, targetPath: outside.path });
     forgeRecord(template, 'csi-forged-other-driver', { ...interrupted, targetPath: otherDriver.path });
 
-    await restartDriver();
+    const start = await restartDriver();
 
-    await expect(currentClient().probe()).resolves.toBeDefined();
-    expect({ outside: stateOf(outside), otherDriver: stateOf(otherDriver) }).toEqual({
+    expect({ start, outside: stateOf(outside), otherDriver: stateOf(otherDriver) }).toEqual({
+      start: 'started',
       outside: expectedStateOf(outside),
       otherDriver: expectedStateOf(otherDriver),
     });
+    await expect(serving().client.probe()).resolves.toBeDefined();
     // A record for a path the kubelet never gives a volume is dropped, not kept for the next start.
     expect(readdirSync(join(harness.stateDir, 'volumes'))).not.toContain(outsideRecord.split('/').at(-1));
     // Below the mounts, the node's files are intact too.
@@ -153,12 +176,12 @@ describe.skipIf(!IS_ROOT)(`forged state records at start-up (${IS_ROOT ? 'real t
     const due = new Date(Date.now() - 60_000).toISOString();
     forgeRecord(template, 'csi-forged-published', { targetPath: otherDriver.path, phase: 'published', refreshAt: due, versions: {} });
 
-    await restartDriver();
-    await expect(currentClient().probe()).resolves.toBeDefined();
+    const start = await restartDriver();
     // Two renewal-timer periods: long enough for a resumed record's refresh to have run.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
 
-    expect(stateOf(otherDriver)).toEqual(expectedStateOf(otherDriver));
+    expect({ start, otherDriver: stateOf(otherDriver) }).toEqual({ start: 'started', otherDriver: expectedStateOf(otherDriver) });
+    await expect(serving().client.probe()).resolves.toBeDefined();
     execFileSync('umount', [otherDriver.path]);
     victims.splice(0);
     expect(filesIn(otherDriver.path)).toEqual(otherDriver.below);
