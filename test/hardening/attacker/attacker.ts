@@ -25,6 +25,8 @@ export function ensureAttacker(): string {
     try {
       execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', building, SOURCE], { stdio: ['ignore', 'inherit', 'inherit'] });
       renameSync(building, binary);
+    } catch (error) {
+      throw new Error(`cannot build the hardening tests' attacker from ${SOURCE} with cc (install a C compiler, e.g. gcc)`, { cause: error });
     } finally {
       rmSync(building, { force: true });
     }
