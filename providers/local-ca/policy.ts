@@ -16,6 +16,10 @@
  *   is listed, and then its value must match one of the type's patterns,
  *   where `*` matches a run of one or more characters. An emailAddress (or
  *   mail) attribute is an address like an email SAN and follows `emailSans`.
+ *   UID (a user name to LDAP-style mappings) and DC (components some
+ *   verifiers join into a domain) can name someone too, but have no SAN to be
+ *   compared with: like O, OU and every other type, they are refused unless
+ *   the admin lists them with the values they may take.
  * - Key usages (`allowedKeyUsages`): every requested basic and extended usage
  *   must be listed; `is-ca` (itself gated by `allowIsCA`) brings keyCertSign
  *   and cRLSign with it.
