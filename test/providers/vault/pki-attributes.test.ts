@@ -150,6 +150,20 @@ describe('vault-pki attributes', () => {
     }
   });
 
+  it('refuses a certificate shorter than the instance\'s minDuration (default 1h) with PERMISSION_DENIED naming the setting', async () => {
+    const { provider } = await createPkiProvider({ ...connection, pkiRole: 'web' });
+    for (const duration of ['2s', '59m']) {
+      const error = parseError(() => provider.parseAttributes({ roleName: 'pki', 'dns-names': 'a.shop.svc', duration }, identity));
+      expect(error.code).toBe('PERMISSION_DENIED');
+      expect(error.message).toContain(`attribute "duration": "${duration}"`);
+      expect(error.message).toContain('vault-pki instance "pki"');
+      expect(error.message).toContain('minDuration');
+    }
+    const lowered = await createPkiProvider({ ...connection, pkiRole: 'web', minDuration: '5m' });
+    expect(lowered.provider.parseAttributes({ roleName: 'pki', 'dns-names': 'a.shop.svc', duration: '5m' }, identity).durationMs).toBe(300_000);
+    expect(await settingsError({ ...connection, pkiRole: 'web', minDuration: '1s' })).toContain('minDuration');
+  });
+
   it('accepts is-ca "false" (the default) and every other certificate attribute', async () => {
     const { provider } = await createPkiProvider({ ...connection, pkiRole: 'web' });
     const parsed = provider.parseAttributes(
