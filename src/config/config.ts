@@ -20,8 +20,9 @@ export interface ProviderInstanceConfig {
   /**
    * The namespaces whose pods may use this instance: names, or patterns where
    * `*` matches any run of characters within a name ("team-*"). Undefined:
-   * every namespace (the behaviour before the setting existed; the chart and
-   * the examples set it, and an admin should too).
+   * every namespace (the behaviour before the setting existed). The README and
+   * the chart's values show how to set it; an admin should, on every instance
+   * meant for some tenants only.
    */
   readonly namespaces?: readonly string[];
   /** Type-specific settings, validated by the provider type when it is created. */
