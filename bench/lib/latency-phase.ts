@@ -25,7 +25,7 @@ export type Workload = 'floor' | DriverWorkload;
 /** The volume attributes of each provider under test. */
 export const ATTRIBUTES: Readonly<Record<DriverWorkload, StringMap>> = {
   memory: { provider: 'memory' },
-  'local-ca': { provider: 'local-ca', 'common-name': 'web-0', 'dns-names': 'web.shop.svc' },
+  'local-ca': { provider: 'local-ca', 'common-name': 'web.shop.svc', 'dns-names': 'web.shop.svc' },
 };
 
 export interface PhaseResult {

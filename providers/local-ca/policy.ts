@@ -7,9 +7,22 @@
  *   `*.ns.svc` is never allowed by a pattern. Case-insensitive.
  * - URI patterns: exact comparison after expansion, where `*` matches a run
  *   of one or more characters other than `/`.
- * - Common-name patterns: exact comparison after expansion, where `*` matches
- *   a run of one or more characters other than `.`. No `commonNames` setting
- *   means any common name is allowed.
+ * - Common names: a CN must be one of the request's own DNS names (compared
+ *   case-insensitively; those names have passed the DNS patterns), so a CN
+ *   never names a host the SANs could not. Beyond that, `commonNames`
+ *   patterns: exact comparison after expansion, where `*` matches a run of
+ *   one or more characters other than `.`.
+ * - Other subject attributes (`subjectAttributes`): refused unless the type
+ *   is listed, and then its value must match one of the type's patterns,
+ *   where `*` matches a run of one or more characters. An emailAddress (or
+ *   mail) attribute is an address like an email SAN and follows `emailSans`.
+ *   UID (a user name to LDAP-style mappings) and DC (components some
+ *   verifiers join into a domain) can name someone too, but have no SAN to be
+ *   compared with: like O, OU and every other type, they are refused unless
+ *   the admin lists them with the values they may take.
+ * - Key usages (`allowedKeyUsages`): every requested basic and extended usage
+ *   must be listed; `is-ca` (itself gated by `allowIsCA`) brings keyCertSign
+ *   and cRLSign with it.
  * - IP SANs: only exact addresses or CIDR ranges the admin lists (no
  *   templates: pod IPs are not known when the volume is mounted); an empty
  *   list, the default, allows no IP SAN at all.
@@ -25,12 +38,23 @@
 import { BlockList, isIP } from 'node:net';
 import { parseDuration, type PodIdentity } from '../../src/provider/contract.js';
 import {
+  DistinguishedNameError,
+  EMAIL_TYPES,
+  KEY_USAGE_NAMES,
+  OID,
   POD_VARIABLES,
   TemplateError,
+  allowedUsages,
+  attributeTypeName,
+  attributeTypeOid,
   expandTemplate,
   isIpAddress,
+  keyUsageBits,
   parseTemplate,
   podTemplateValues,
+  type DistinguishedName,
+  type KeyUsages,
+  type NameAttribute,
   type NameKind,
   type RequestedNames,
   type TemplatePart,
@@ -46,8 +70,17 @@ type Pattern = readonly TemplatePart[];
 
 export interface CertificatePolicy {
   readonly trustDomain: string;
-  /** undefined: any common name is allowed. */
+  /** Common names allowed beyond the request's own DNS names; undefined: none. */
   readonly commonNames: readonly Pattern[] | undefined;
+  /** Value patterns by attribute type OID; a type that is not a key is refused. */
+  readonly subjectAttributes: ReadonlyMap<string, readonly Pattern[]>;
+  /** KeyUsage bits a pod may ask for. */
+  readonly allowedUsageBits: number;
+  /** Extended usage OIDs a pod may ask for. */
+  readonly allowedExtendedUsages: ReadonlySet<string>;
+  readonly minDurationMs: number;
+  /** The admin's spelling of the minimum, for messages. */
+  readonly minDurationText: string;
   readonly dnsNames: readonly Pattern[];
   readonly uris: readonly Pattern[];
   readonly emailAddresses: readonly Pattern[];
@@ -63,7 +96,7 @@ export interface RefusedName {
   readonly value: string;
 }
 
-type PatternKind = Exclude<NameKind, 'ipAddresses'>;
+type PatternKind = Exclude<NameKind, 'ipAddresses'> | 'subjectValue';
 
 const DNS_LABEL_SOURCE = '[a-z0-9-]+';
 
@@ -78,6 +111,8 @@ function wildcardSource(kind: PatternKind, afterAt: boolean): string {
       return '[^/]+';
     case 'emailAddresses':
       return afterAt ? DNS_LABEL_SOURCE : '[^@]+';
+    case 'subjectValue':
+      return '.+';
   }
 }
 
@@ -89,6 +124,10 @@ export function compilePolicy(instanceName: string, settings: LocalCaSettings): 
   return {
     trustDomain: settings.trustDomain,
     commonNames: policy.commonNames === undefined ? undefined : compile(policy.commonNames, 'commonNames'),
+    subjectAttributes: compileSubjectAttributes(instanceName, policy.subjectAttributes),
+    ...compileKeyUsages(instanceName, policy.allowedKeyUsages),
+    minDurationMs: parseDuration(policy.minDuration) ?? 0,
+    minDurationText: policy.minDuration,
     dnsNames: compile(policy.dnsNames, 'dnsNames'),
     uris: compile(policy.uriSans, 'uriSans'),
     emailAddresses: compile(policy.emailSans, 'emailSans'),
@@ -107,6 +146,39 @@ function compilePattern(instanceName: string, pattern: string, path: readonly Pr
     if (!(error instanceof TemplateError)) throw error;
     throw invalidSettings(instanceName, `${settingPath(path)}: ${error.message}`);
   }
+}
+
+function compileSubjectAttributes(instanceName: string, settings: Readonly<Record<string, readonly string[]>>): Map<string, Pattern[]> {
+  const compiled = new Map<string, Pattern[]>();
+  for (const [typeText, patterns] of Object.entries(settings)) {
+    const where = settingPath(['policy', 'subjectAttributes', typeText]);
+    let oid: string;
+    try {
+      oid = attributeTypeOid(typeText);
+    } catch (error) {
+      if (!(error instanceof DistinguishedNameError)) throw error;
+      throw invalidSettings(instanceName, `${where}: ${error.message}`);
+    }
+    if (oid === OID.commonName) throw invalidSettings(instanceName, `${where}: common names are allowed by policy.commonNames, not here`);
+    if (EMAIL_TYPES.has(oid)) throw invalidSettings(instanceName, `${where}: email addresses are allowed by policy.emailSans, not here`);
+    if (compiled.has(oid)) throw invalidSettings(instanceName, `${where}: names the same attribute type as another key`);
+    compiled.set(
+      oid,
+      patterns.map((pattern, index) => compilePattern(instanceName, pattern, ['policy', 'subjectAttributes', typeText, index])),
+    );
+  }
+  return compiled;
+}
+
+function compileKeyUsages(instanceName: string, entries: readonly string[]): Pick<CertificatePolicy, 'allowedUsageBits' | 'allowedExtendedUsages'> {
+  const { bits, extended, unknownIndex } = allowedUsages(entries);
+  if (unknownIndex !== undefined) {
+    const detail =
+      `${settingPath(['policy', 'allowedKeyUsages', unknownIndex])}: "${entries[unknownIndex] ?? ''}" is neither a usage name ` +
+      `(${KEY_USAGE_NAMES.join(', ')}) nor a dotted OID of an extended usage`;
+    throw invalidSettings(instanceName, detail);
+  }
+  return { allowedUsageBits: bits, allowedExtendedUsages: extended };
 }
 
 function compileIpRanges(instanceName: string, entries: readonly string[]): BlockList {
@@ -144,8 +216,10 @@ function ipFamily(address: string): 'ipv4' | 'ipv6' {
 export function findRefusedName(policy: CertificatePolicy, names: RequestedNames, pod: PodIdentity): RefusedName | undefined {
   const values: TemplateValues = { ...podTemplateValues(pod), TRUST_DOMAIN: policy.trustDomain };
   const { commonName } = names;
-  if (commonName !== undefined && policy.commonNames !== undefined) {
-    if (!matchesAny(policy.commonNames, commonName, values, 'commonName')) return { kind: 'commonName', value: commonName };
+  if (commonName !== undefined) {
+    const isOwnDnsName = names.dnsNames.includes(commonName.toLowerCase());
+    const matchesPattern = policy.commonNames !== undefined && matchesAny(policy.commonNames, commonName, values, 'commonName');
+    if (!isOwnDnsName && !matchesPattern) return { kind: 'commonName', value: commonName };
   }
   const dnsName = names.dnsNames.find((name) => !matchesAny(policy.dnsNames, name, values, 'dnsNames'));
   if (dnsName !== undefined) return { kind: 'dnsNames', value: dnsName };
@@ -156,6 +230,40 @@ export function findRefusedName(policy: CertificatePolicy, names: RequestedNames
   const address = names.ipAddresses.find((ip) => !policy.ipRanges.check(ip, ipFamily(ip)));
   if (address !== undefined) return { kind: 'ipAddresses', value: address };
   return undefined;
+}
+
+/**
+ * The first subject attribute the policy does not allow (CN is checked with
+ * the names). An email attribute must match emailSans like an email SAN.
+ */
+export function findRefusedSubjectAttribute(
+  policy: CertificatePolicy,
+  subject: DistinguishedName,
+  pod: PodIdentity,
+): (NameAttribute & { readonly typeName: string }) | undefined {
+  const values: TemplateValues = { ...podTemplateValues(pod), TRUST_DOMAIN: policy.trustDomain };
+  for (const attribute of subject.flat()) {
+    if (attribute.type === OID.commonName) continue;
+    const allowed = EMAIL_TYPES.has(attribute.type)
+      ? matchesAny(policy.emailAddresses, attribute.value, values, 'emailAddresses')
+      : matchesAny(policy.subjectAttributes.get(attribute.type) ?? [], attribute.value, values, 'subjectValue');
+    if (!allowed) return { ...attribute, typeName: attributeTypeName(attribute.type) };
+  }
+  return undefined;
+}
+
+/** The first requested usage the policy does not allow: a basic usage name, or an extended usage OID. */
+export function findRefusedUsage(
+  policy: CertificatePolicy,
+  usages: KeyUsages,
+  isCA: boolean,
+): { readonly kind: 'basic' | 'extended'; readonly value: string } | undefined {
+  const extended = usages.extended.find((oid) => !policy.allowedExtendedUsages.has(oid));
+  if (extended !== undefined) return { kind: 'extended', value: extended };
+  // A CA certificate needs keyCertSign and cRLSign; is-ca itself is gated by allowIsCA.
+  const caBits = isCA ? keyUsageBits(['cert sign', 'crl sign']) : 0;
+  const basic = usages.basic.find((name) => (keyUsageBits([name]) & ~(policy.allowedUsageBits | caBits)) !== 0);
+  return basic === undefined ? undefined : { kind: 'basic', value: basic };
 }
 
 function matchesAny(patterns: readonly Pattern[], name: string, values: TemplateValues, kind: PatternKind): boolean {

@@ -8,10 +8,11 @@
  * flag. Attributes that would ask for those are refused here, before anything
  * is mounted, rather than silently dropped by Vault.
  */
-import { invalidArgument, type PodIdentity } from '../../src/provider/contract.js';
+import { invalidArgument, permissionDenied, type PodIdentity } from '../../src/provider/contract.js';
 import {
   CERTIFICATE_ATTRIBUTE as ATTRIBUTE,
   CERTIFICATE_ATTRIBUTE_KEYS,
+  excerpt,
   parseCertificateAttributes,
   spiffeId,
   type CertificateAttributes,
@@ -35,6 +36,9 @@ export interface PkiAttributeContext {
   /** Set: a pod that asks for no name gets its SPIFFE ID. Unset: such a pod is refused. */
   readonly trustDomain: string | undefined;
   readonly usesPodIdentity: boolean;
+  /** The instance's minDuration, and the admin's spelling of it for messages. */
+  readonly minDurationMs: number;
+  readonly minDurationText: string;
 }
 
 export function parseVaultPkiAttributes(
@@ -50,6 +54,12 @@ export function parseVaultPkiAttributes(
       `vault-pki instance "${context.instanceName}" needs a name to put in the certificate: set "${ATTRIBUTE.commonName}" ` +
         `or one of "${ATTRIBUTE.dnsNames}", "${ATTRIBUTE.ipSans}", "${ATTRIBUTE.uriSans}", "${ATTRIBUTE.emailSans}" ` +
         '(or the cluster admin sets the instance\'s trustDomain, which gives such pods their SPIFFE ID)',
+    );
+  }
+  if (parsed.durationMs < context.minDurationMs) {
+    throw permissionDenied(
+      `attribute "${ATTRIBUTE.duration}": "${excerpt(parsed.durationText)}" is not allowed by vault-pki instance ` +
+        `"${context.instanceName}" (minimum ${context.minDurationText}, set by its minDuration)`,
     );
   }
   return Object.freeze({ ...parsed, roleName: parseRoleName(attributes[ROLE_NAME_ATTRIBUTE], context) });

@@ -13,6 +13,7 @@ import {
   type ProviderDependencies,
   type Unchanged,
   failedPrecondition,
+  parseDuration,
 } from '../../src/provider/contract.js';
 import {
   CERTIFICATE_VERSION_KEY,
@@ -43,7 +44,7 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
 
   constructor(
     private readonly instanceName: string,
-    private readonly settings: Pick<VaultPkiSettings, 'pkiMount' | 'pkiRole' | 'trustDomain'>,
+    private readonly settings: Pick<VaultPkiSettings, 'pkiMount' | 'pkiRole' | 'trustDomain' | 'minDuration'>,
     private readonly vault: VaultConnection,
     private readonly deps: ProviderDependencies,
   ) {
@@ -51,13 +52,16 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
   }
 
   parseAttributes(attributes: Readonly<Record<string, string>>, pod: PodIdentity): VaultPkiAttributes {
-    const { pkiMount, pkiRole, trustDomain } = this.settings;
+    const { pkiMount, pkiRole, trustDomain, minDuration } = this.settings;
     return parseVaultPkiAttributes(attributes, pod, {
       instanceName: this.instanceName,
       pkiMount,
       pkiRole,
       trustDomain,
       usesPodIdentity: this.vault.authenticator.usesPodIdentity,
+      // The settings schema has already checked the duration.
+      minDurationMs: parseDuration(minDuration) ?? 0,
+      minDurationText: minDuration,
     });
   }
 

@@ -4,9 +4,18 @@
  * pods' certificates. Pods choose neither: a pod can only pick the instance.
  */
 import { z } from 'zod';
+import { parseDuration } from '../../src/provider/contract.js';
 import { MOUNT_PATH, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
 
 export const DEFAULT_PKI_MOUNT = 'pki';
+/**
+ * Certificates shorter than this are refused: every renewal costs the node a
+ * key and Vault a signature, so `duration: 2s` would be a renewal storm. The
+ * role's max_ttl bounds the other end. Tests lower it.
+ */
+export const DEFAULT_PKI_MIN_DURATION = '1h';
+/** The shortest lifetime x509-common accepts at all. */
+const SHORTEST_MIN_DURATION_MS = 2_000;
 
 /** Vault's own rule for PKI role names (a word character, then word characters, dots and dashes, ending in a word character). */
 const PKI_ROLE = /^\w(?:[\w.-]*\w)?$/;
@@ -28,6 +37,12 @@ export const vaultPkiSettingsSchema = z
       .string()
       .refine((domain) => TRUST_DOMAIN.test(domain), { message: 'must be a SPIFFE trust domain (lower-case letters, digits, ".", "-", "_")' })
       .optional(),
+    minDuration: z
+      .string()
+      .default(DEFAULT_PKI_MIN_DURATION)
+      .refine((text) => (parseDuration(text) ?? 0) >= SHORTEST_MIN_DURATION_MS, {
+        message: 'must be a Go-style duration of at least 2s, such as "1h" or "10m"',
+      }),
   })
   .superRefine(checkConnection);
 

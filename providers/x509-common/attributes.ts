@@ -8,6 +8,7 @@ import { CERTIFICATE_ATTRIBUTE as ATTRIBUTE } from './attribute-names.js';
 import {
   DistinguishedNameError,
   OID,
+  checkSubjectTextLength,
   commonNamesOf,
   escapeDistinguishedNameValue,
   parseDistinguishedName,
@@ -19,12 +20,14 @@ import { splitList } from './lists.js';
 import {
   MAX_COMMON_NAME_LENGTH,
   MAX_SUBJECT_VALUE_LENGTH,
+  excerpt,
   isCommonName,
   isDnsName,
   isEmailAddress,
   isIpAddress,
   isSubjectValue,
   isUri,
+  lowerCaseDomain,
 } from './names.js';
 import { POD_VARIABLES, TemplateError, expandTemplate, parseTemplate, podTemplateValues, type TemplateValues } from './templates.js';
 
@@ -188,14 +191,16 @@ function parseSubject(attributes: Attributes, values: TemplateValues): ParsedSub
 }
 
 function parseLiteralSubject(template: string, values: TemplateValues): DistinguishedName {
-  // Substituted values are escaped, so a pod's name can never add an attribute to the subject.
-  const text = expandAttributeTemplate(ATTRIBUTE.literalSubject, template, values, escapeDistinguishedNameValue);
   try {
+    // The size is checked before anything else looks at the value: a 250 KB subject is refused, not parsed.
+    checkSubjectTextLength(template);
+    // Substituted values are escaped, so a pod's name can never add an attribute to the subject.
+    const text = expandAttributeTemplate(ATTRIBUTE.literalSubject, template, values, escapeDistinguishedNameValue);
     return parseDistinguishedName(text);
   } catch (error) {
     if (error instanceof DistinguishedNameError) {
       throw invalidArgument(
-        `attribute "${ATTRIBUTE.literalSubject}": "${text}" ${error.message}; ` +
+        `attribute "${ATTRIBUTE.literalSubject}": "${excerpt(template)}" ${error.message}; ` +
           'write an RFC 4514 name such as "CN=app,O=Example,C=DE"',
       );
     }
@@ -216,12 +221,6 @@ function rule(attribute: string, description: string, isValid: (name: string) =>
   return { attribute, description, isValid, normalize };
 }
 
-/** The domain of an address is case-insensitive; its local part is kept as written. */
-function lowerCaseDomain(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? address : address.slice(0, at + 1) + address.slice(at + 1).toLowerCase();
-}
-
 const NO_CONTROL_CHARACTERS = 'characters, no control characters';
 const DNS_NAME_RULE = rule(ATTRIBUTE.dnsNames, 'a valid DNS name', isDnsName, (name) => name.toLowerCase());
 const IP_ADDRESS_RULE = rule(ATTRIBUTE.ipSans, 'a valid IP address', isIpAddress);
@@ -239,15 +238,15 @@ const ORGANIZATION_RULE = rule(
 );
 
 function parseNameList(rule: NameRule, attributes: Attributes, values: TemplateValues): readonly string[] {
-  const expanded = splitList(attributes[rule.attribute]).map((template) => expandName(rule, template, values));
+  const expanded = splitList(rule.attribute, attributes[rule.attribute]).map((template) => expandName(rule, template, values));
   return Object.freeze([...new Set(expanded)]);
 }
 
 function expandName(rule: NameRule, template: string, values: TemplateValues): string {
   const name = rule.normalize(expandAttributeTemplate(rule.attribute, template, values));
   if (!rule.isValid(name)) {
-    const origin = name === template ? '' : ` (expanded from "${template}")`;
-    throw invalidArgument(`attribute "${rule.attribute}": "${name}"${origin} is not ${rule.description}`);
+    const origin = name === template ? '' : ` (expanded from "${excerpt(template)}")`;
+    throw invalidArgument(`attribute "${rule.attribute}": "${excerpt(name)}"${origin} is not ${rule.description}`);
   }
   return name;
 }
@@ -274,7 +273,7 @@ const MIN_LIFETIME_MS = 2_000;
 function parseLifetime(text: string): number {
   const durationMs = parseGoDuration(ATTRIBUTE.duration, text);
   if (durationMs < MIN_LIFETIME_MS) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.duration}": "${text}" is shorter than the minimum of 2s`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.duration}": "${excerpt(text)}" is shorter than the minimum of 2s`);
   }
   return durationMs;
 }
@@ -283,7 +282,7 @@ function parseRenewBefore(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const renewBeforeMs = parseGoDuration(ATTRIBUTE.renewBefore, text.trim());
   if (renewBeforeMs < 1000) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.renewBefore}": "${text}" is shorter than the minimum of 1s`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.renewBefore}": "${excerpt(text)}" is shorter than the minimum of 1s`);
   }
   return renewBeforeMs;
 }
@@ -292,7 +291,7 @@ function parseGoDuration(attribute: string, text: string): number {
   const durationMs = parseDuration(text);
   if (durationMs === undefined) {
     throw invalidArgument(
-      `attribute "${attribute}": "${text}" is not a duration; use Go syntax such as "24h", "90m", "1h30m" or "3600s"`,
+      `attribute "${attribute}": "${excerpt(text)}" is not a duration; use Go syntax such as "24h", "90m", "1h30m" or "3600s"`,
     );
   }
   return durationMs;
@@ -302,7 +301,7 @@ function parseBoolean(attribute: string, value: string | undefined): boolean {
   const text = value?.trim().toLowerCase() ?? 'false';
   if (text === 'true') return true;
   if (text === 'false') return false;
-  throw invalidArgument(`attribute "${attribute}": "${value ?? ''}" is neither "true" nor "false"`);
+  throw invalidArgument(`attribute "${attribute}": "${excerpt(value ?? '')}" is neither "true" nor "false"`);
 }
 
 function parsePkcs12(attributes: Attributes): Pkcs12Options | undefined {

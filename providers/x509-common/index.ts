@@ -32,6 +32,21 @@ export {
   type RequestedNames,
 } from './attributes.js';
 export type { DistinguishedName, NameAttribute } from './distinguished-name.js';
+export {
+  DistinguishedNameError,
+  EMAIL_TYPES,
+  OID,
+  attributeTypeName,
+  attributeTypeOid,
+  emailAddressesOf,
+} from './distinguished-name.js';
+export {
+  DEFAULT_KEY_USAGES,
+  KEY_USAGE_NAMES,
+  allowedUsages,
+  extendedUsageName,
+  keyUsageBits,
+} from './key-usages.js';
 export type { EcdsaCurve, KeyAlgorithm, KeyEncoding, KeySpec, RsaModulusLength } from './key-spec.js';
 export type { BasicKeyUsageName, KeyUsages } from './key-usages.js';
 
@@ -47,7 +62,7 @@ export { CERTIFICATE_VERSION_KEY, IssuedCertificates, renewalTime, type Validity
 
 // Building blocks for a provider's own policy and CA handling.
 export { ONE_MINUTE_MS, wholeSeconds } from './duration.js';
-export { isIpAddress } from './names.js';
+export { excerpt, isIpAddress } from './names.js';
 export {
   POD_VARIABLES,
   TemplateError,

@@ -11,6 +11,7 @@ import type { KeyUsageFlags } from '@peculiar/x509';
 import { invalidArgument } from '../../src/provider/contract.js';
 import { CERTIFICATE_ATTRIBUTE } from './attribute-names.js';
 import { splitList } from './lists.js';
+import { excerpt } from './names.js';
 import { x509 } from './x509.js';
 
 const { KeyUsageFlags: Bit, ExtendedKeyUsage: Purpose } = x509;
@@ -58,6 +59,8 @@ export interface KeyUsages {
 const DOTTED_OID = /^[0-2](?:\.(?:0|[1-9]\d{0,9})){1,30}$/;
 
 const ATTRIBUTE = { usages: CERTIFICATE_ATTRIBUTE.keyUsages, extended: CERTIFICATE_ATTRIBUTE.extKeyUsages } as const;
+/** Far more than the usages there are; bounds the work a hostile list can cause. */
+const MAX_USAGE_ITEMS = 32;
 
 /** Parses both attributes (undefined = not set); throws INVALID_ARGUMENT naming the attribute. */
 export function parseKeyUsages(usagesText: string | undefined, extendedText: string | undefined, isCA: boolean): KeyUsages {
@@ -81,14 +84,14 @@ export function parseKeyUsages(usagesText: string | undefined, extendedText: str
 }
 
 function parseExtended(text: string): string[] {
-  const requested = splitList(text);
+  const requested = splitList(ATTRIBUTE.extended, text, MAX_USAGE_ITEMS);
   if (requested.length === 0) throw emptyList(ATTRIBUTE.extended);
   const oids = requested.map((entry) => {
     const name = normalizeName(entry);
     if (isExtended(name)) return EXTENDED_USAGES[name];
     if (DOTTED_OID.test(entry)) return entry;
     throw invalidArgument(
-      `attribute "${ATTRIBUTE.extended}": unknown extended usage "${entry}" ` +
+      `attribute "${ATTRIBUTE.extended}": unknown extended usage "${excerpt(entry)}" ` +
         `(known: ${EXTENDED_NAMES.join(', ')}, or a dotted OID such as 1.3.6.1.5.5.7.3.1)`,
     );
   });
@@ -96,10 +99,10 @@ function parseExtended(text: string): string[] {
 }
 
 function parseNames<Name extends string>(attribute: string, text: string, known: readonly Name[]): Name[] {
-  const requested = splitList(text).map(normalizeName);
+  const requested = splitList(attribute, text, MAX_USAGE_ITEMS).map(normalizeName);
   if (requested.length === 0) throw emptyList(attribute);
   const unknown = requested.find((name) => !(known as readonly string[]).includes(name));
-  if (unknown !== undefined) throw invalidArgument(`attribute "${attribute}": unknown usage "${unknown}" (known: ${known.join(', ')})`);
+  if (unknown !== undefined) throw invalidArgument(`attribute "${attribute}": unknown usage "${excerpt(unknown)}" (known: ${known.join(', ')})`);
   return [...new Set(requested as Name[])];
 }
 
@@ -127,4 +130,29 @@ function freeze(basic: readonly BasicKeyUsageName[], extended: readonly string[]
 /** The KeyUsage bits for the given names (0 when none). */
 export function keyUsageBits(usages: readonly BasicKeyUsageName[]): number {
   return usages.reduce<number>((bits, usage) => bits | BASIC_USAGES[usage], 0);
+}
+
+/** The cert-manager name of an extended usage OID, if it has one (for messages). */
+export function extendedUsageName(oid: string): ExtendedKeyUsageName | undefined {
+  return EXTENDED_NAME_BY_OID.get(oid);
+}
+
+const EXTENDED_NAME_BY_OID: ReadonlyMap<string, ExtendedKeyUsageName> = new Map(EXTENDED_NAMES.map((name) => [EXTENDED_USAGES[name], name]));
+
+/**
+ * An admin's list of allowed usages (names as in `key-usages`, or dotted OIDs
+ * of extended usages) as KeyUsage bits and extended-usage OIDs; the entry
+ * that is neither is returned as `unknown`.
+ */
+export function allowedUsages(entries: readonly string[]): { bits: number; extended: ReadonlySet<string>; unknownIndex: number | undefined } {
+  let bits = 0;
+  const extended = new Set<string>();
+  for (const [index, entry] of entries.entries()) {
+    const name = normalizeName(entry.trim());
+    if (isBasic(name)) bits |= BASIC_USAGES[name];
+    else if (isExtended(name)) extended.add(EXTENDED_USAGES[name]);
+    else if (DOTTED_OID.test(entry.trim())) extended.add(entry.trim());
+    else return { bits, extended, unknownIndex: index };
+  }
+  return { bits, extended, unknownIndex: undefined };
 }

@@ -19,6 +19,20 @@ const MAX_EMAIL_LOCAL_PART_LENGTH = 64;
 const MAX_EMAIL_ADDRESS_LENGTH = 254;
 /** X.520 upper bound for most other subject attributes (organizationName and the like). */
 export const MAX_SUBJECT_VALUE_LENGTH = 64;
+/** How much of a pod's value a message repeats: enough to recognise it, never a 256 KiB echo. */
+const EXCERPT_LENGTH = 80;
+
+/** The value itself when short, else its start and its length, for messages shown to the pod. */
+export function excerpt(value: string): string {
+  if (value.length <= EXCERPT_LENGTH) return value;
+  return `${value.slice(0, EXCERPT_LENGTH)}… (${value.length} characters)`;
+}
+
+/** The domain of an address is case-insensitive; its local part is kept as written. */
+export function lowerCaseDomain(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address : address.slice(0, at + 1) + address.slice(at + 1).toLowerCase();
+}
 
 /** An RFC 1123 host name (expected lower-case), optionally with a leading `*.` wildcard label. */
 export function isDnsName(name: string): boolean {

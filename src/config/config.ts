@@ -17,6 +17,14 @@ export interface ProviderInstanceConfig {
   readonly type: string;
   /** The shortest refreshInterval a pod of this instance may ask for (it bounds load on the backend). */
   readonly minRefreshIntervalMs?: number;
+  /**
+   * The namespaces whose pods may use this instance: names, or patterns where
+   * `*` matches any run of characters within a name ("team-*"). Undefined:
+   * every namespace (the behaviour before the setting existed). The README and
+   * the chart's values show how to set it; an admin should, on every instance
+   * meant for some tenants only.
+   */
+  readonly namespaces?: readonly string[];
   /** Type-specific settings, validated by the provider type when it is created. */
   readonly settings: Readonly<Record<string, unknown>>;
 }
@@ -138,6 +146,9 @@ const flagsSchema = z.object({
 /** Instance names appear in pod specs and metrics, so they stay simple. */
 const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** A namespace name (a DNS label), or a pattern of one with `*` wildcards. */
+const NAMESPACE_PATTERN = /^[a-z0-9*]([a-z0-9*-]{0,61}[a-z0-9*])?$/;
+
 /** Settings keymount itself reads from every instance; the rest belong to the provider type. */
 const providerInstanceSchema = z.looseObject({
   type: z.string().min(1, 'type must not be empty'),
@@ -152,6 +163,22 @@ const providerInstanceSchema = z.looseObject({
         return z.NEVER;
       }
       return ms;
+    }),
+  namespaces: z
+    .array(z.string(), { message: 'namespaces must be a list of namespace names or patterns, such as [shop, "team-*"]' })
+    .optional()
+    .superRefine((patterns, ctx) => {
+      if (patterns === undefined) return;
+      if (patterns.length === 0) {
+        ctx.addIssue({ code: 'custom', message: 'namespaces must list at least one namespace or pattern; leave it out to allow every namespace' });
+      }
+      patterns.forEach((pattern, index) => {
+        if (NAMESPACE_PATTERN.test(pattern)) return;
+        ctx.addIssue({
+          code: 'custom',
+          message: `namespaces[${index}] "${pattern.slice(0, 80)}" must be a namespace name, or a pattern of one where "*" matches any run of characters (lower-case letters, digits, "-", "*")`,
+        });
+      });
     }),
 });
 
@@ -194,10 +221,11 @@ function readConfigFile(file: string): Record<string, ProviderInstanceConfig> {
   const parsed = configFileSchema.safeParse(document);
   if (!parsed.success) throw new ConfigError(`--config ${file}: ${describeIssues(parsed.error, '')}`);
   const providers: Record<string, ProviderInstanceConfig> = {};
-  for (const [name, { type, minRefreshInterval, ...settings }] of Object.entries(parsed.data.providers)) {
+  for (const [name, { type, minRefreshInterval, namespaces, ...settings }] of Object.entries(parsed.data.providers)) {
     providers[name] = Object.freeze({
       type,
       minRefreshIntervalMs: minRefreshInterval ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
+      ...(namespaces === undefined ? {} : { namespaces: Object.freeze([...namespaces]) }),
       settings: Object.freeze(settings),
     });
   }

@@ -6,6 +6,16 @@ import { ConfigError, DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../config/config.j
 export interface ProviderInstance {
   readonly provider: Provider;
   readonly minRefreshIntervalMs: number;
+  /** Whether pods of this namespace may use the instance (the instance's `namespaces` setting). */
+  allowsNamespace(namespace: string): boolean;
+}
+
+/** The instance's `namespaces` patterns as one test; no setting allows every namespace. */
+export function namespaceMatcher(patterns: readonly string[] | undefined): (namespace: string) => boolean {
+  if (patterns === undefined) return () => true;
+  // Patterns hold only [a-z0-9-*] (checked by the config), so only `*` needs translating.
+  const expression = new RegExp(`^(?:${patterns.map((pattern) => pattern.replaceAll('*', '[a-z0-9-]*')).join('|')})$`);
+  return (namespace) => expression.test(namespace);
 }
 
 export class ProviderRegistry {
@@ -28,7 +38,11 @@ export class ProviderRegistry {
       }
       try {
         const provider = await type.create(name, instance.settings, deps(name));
-        instances.set(name, { provider, minRefreshIntervalMs: instance.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS });
+        instances.set(name, {
+          provider,
+          minRefreshIntervalMs: instance.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
+          allowsNamespace: namespaceMatcher(instance.namespaces),
+        });
       } catch (error) {
         throw new ConfigError(`provider instance "${name}" (type ${instance.type}): ${(error as Error).message}`, { cause: error });
       }

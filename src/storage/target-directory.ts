@@ -51,7 +51,8 @@ export class FsTargetDirectories implements TargetDirectories {
       if (code === 'ENOENT') return true;
       // Something wrote into the directory while nothing was mounted on it. A recursive removal by path
       // could be redirected by whoever wrote there, so it stays; the kubelet removes its pod's directories.
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+      // Busy (a mount point), not a directory, not ours to remove: left alone as well.
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EBUSY' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return false;
       throw error;
     }
   }

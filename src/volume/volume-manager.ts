@@ -123,30 +123,40 @@ export class VolumeManager {
     let resumed = 0;
     let cleaned = 0;
     for (const record of await this.deps.state.list()) {
-      await this.locks.run(record.volumeId, async () => {
-        const fields = { volumeId: record.volumeId, targetPath: record.targetPath, phase: record.phase };
-        if (!isKubeletTargetPath(record.targetPath, this.deps.kubeletRoot)) {
-          // Not a path the kubelet gives out: touch nothing there. Only the volume's own private mount goes.
-          this.deps.logger.warn({ ...fields, kubeletRoot: this.deps.kubeletRoot }, 'ignored a state record whose target path is not a kubelet volume path');
-          await this.removePrivateMount(record.volumeId);
-          await this.deps.state.delete(record.volumeId);
-          cleaned++;
-          return;
-        }
-        if (record.phase === 'published' && (await this.isServing(record, record.targetPath))) {
-          this.resume(record);
-          resumed++;
-          return;
-        }
-        await this.removeOwnMounts(record.volumeId, record.targetPath, record.version);
-        await this.removePrivateMount(record.volumeId);
-        if (record.createdTargetDir) await this.removeTargetDirectory(record.volumeId, record.targetPath);
-        await this.deps.state.delete(record.volumeId);
+      try {
+        if ((await this.recoverOne(record)) === 'resumed') resumed++;
+        else cleaned++;
+      } catch (error) {
+        // One record must never keep the driver from starting (every restart would fail the same way).
+        this.deps.logger.error({ volumeId: record.volumeId, targetPath: record.targetPath, err: error }, 'cannot recover a volume; dropped its record');
+        await this.deps.state.delete(record.volumeId).catch(() => undefined);
         cleaned++;
-        this.deps.logger.info(fields, 'cleaned up a volume left by an earlier run');
-      });
+      }
     }
     return { resumed, cleaned };
+  }
+
+  private async recoverOne(record: VolumeRecord): Promise<'resumed' | 'cleaned'> {
+    return this.locks.run(record.volumeId, async () => {
+      const fields = { volumeId: record.volumeId, targetPath: record.targetPath, phase: record.phase };
+      if (!isKubeletTargetPath(record.targetPath, this.deps.kubeletRoot)) {
+        // Not a path the kubelet gives out: touch nothing there. Only the volume's own private mount goes.
+        this.deps.logger.warn({ ...fields, kubeletRoot: this.deps.kubeletRoot }, 'ignored a state record whose target path is not a kubelet volume path');
+        await this.removePrivateMount(record.volumeId);
+        await this.deps.state.delete(record.volumeId);
+        return 'cleaned';
+      }
+      if (record.phase === 'published' && (await this.isServing(record, record.targetPath))) {
+        this.resume(record);
+        return 'resumed';
+      }
+      const unmounted = await this.removeOwnMounts(record.volumeId, record.targetPath, record.version);
+      await this.removePrivateMount(record.volumeId);
+      if (record.createdTargetDir && unmounted) await this.removeTargetDirectory(record.volumeId, record.targetPath);
+      await this.deps.state.delete(record.volumeId);
+      this.deps.logger.info(fields, 'cleaned up a volume left by an earlier run');
+      return 'cleaned';
+    });
   }
 
   /** Stops the timers; volumes stay mounted for the next driver. */
@@ -509,7 +519,7 @@ export class VolumeManager {
 
   /** Undoes a failed publish; failures here are logged, the original error is what the caller sees. */
   private async rollback(request: PublishRequest, done: PublishSteps): Promise<void> {
-    const steps: [string, () => Promise<void>][] = [];
+    const steps: [string, () => Promise<unknown>][] = [];
     steps.push(['release provider state', () => this.releaseProviderState(request.attributes.provider ?? '', request.volumeId)]);
     if (done.bound) steps.push(['unmount the target', () => this.removeOwnMounts(request.volumeId, request.targetPath, RECORD_VERSION)]);
     if (done.privateMounted) steps.push(['unmount the private tmpfs', () => this.removePrivateMount(request.volumeId)]);
@@ -539,15 +549,16 @@ export class VolumeManager {
    * its source name in the mount table), topmost first, and stops at anything
    * else: a record never makes keymount unmount what it did not mount.
    */
-  private async removeOwnMounts(volumeId: string, target: string, version: VolumeRecord['version']): Promise<void> {
+  /** True when nothing is mounted at the target any more. */
+  private async removeOwnMounts(volumeId: string, target: string, version: VolumeRecord['version']): Promise<boolean> {
     for (let count = 0; count < MAX_STACKED_MOUNTS; count++) {
-      if ((await this.deps.mounter.findMount(target)) === undefined) return;
+      if ((await this.deps.mounter.findMount(target)) === undefined) return true;
       const mount = await this.deps.mounter.findMount(target, 'fromTable');
-      if (mount === undefined) return;
+      if (mount === undefined) return true;
       const own = version === RECORD_VERSION ? mount.source === mountSourceOf(volumeId) : isLegacyVolumeMount(mount);
       if (!own) {
         this.deps.logger.warn({ volumeId, targetPath: target, fsType: mount.fsType }, 'left a mount keymount did not make for this volume in place');
-        return;
+        return false;
       }
       await this.deps.mounter.unmount(target);
     }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../config/units.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, permissionDenied } from '../errors.js';
 import type { Provider } from '../provider/contract.js';
 import type { ProviderRegistry } from '../provider/registry.js';
 import type { PublishRequest } from './requests.js';
@@ -41,6 +41,13 @@ export function resolveVolumeSpec(request: PublishRequest, registry: ProviderReg
   if (instance === undefined) {
     throw invalidArgument(
       `volumeAttributes.provider "${providerName}" is not a configured provider instance; configured: ${registry.names.join(', ')}`,
+    );
+  }
+  // Before the provider looks at anything the pod wrote: a pod outside the instance's namespaces gets nothing from it.
+  if (!instance.allowsNamespace(request.pod.namespace)) {
+    throw permissionDenied(
+      `provider instance "${providerName}" is not available to pods in namespace "${request.pod.namespace}": ` +
+        "the cluster admin restricts it to other namespaces (the instance's namespaces setting); use an instance meant for this namespace",
     );
   }
   const provider = instance.provider;

@@ -206,9 +206,13 @@ describe('the DaemonSet', () => {
     const mount = (driver.volumeMounts ?? []).find((item) => item.mountPropagation === 'Bidirectional');
     expect(mount?.mountPath).toBe('/var/lib/kubelet/pods');
     expect(volumeNamed(spec, mount?.name ?? '')?.hostPath).toEqual({ path: '/var/lib/kubelet/pods', type: 'Directory' });
-    // Only the driver mounts tmpfs, and nothing else propagates.
+    // Only the driver mounts tmpfs, and nothing but the pods dir and its state dir (private volume mounts) propagates.
+    const stateDir = flagValue(driver, 'state-dir');
     for (const container of spec.containers) {
-      for (const other of container.volumeMounts ?? []) if (other !== mount) expect(other.mountPropagation, `${container.name} ${other.mountPath}`).toBeUndefined();
+      for (const other of container.volumeMounts ?? []) {
+        if (other === mount || (container === driver && other.mountPath === stateDir)) continue;
+        expect(other.mountPropagation, `${container.name} ${other.mountPath}`).toBeUndefined();
+      }
     }
   });
 
@@ -216,6 +220,8 @@ describe('the DaemonSet', () => {
     const { spec, driver } = daemonSet(render());
     const stateDir = flagValue(driver, 'state-dir') ?? '';
     expect(hostPathOf(spec, driver, stateDir)).toBe('/run/keymount');
+    // Each volume's private tmpfs is mounted under it: those mounts must outlive the driver's container.
+    expect(driver.volumeMounts?.find((mount) => mount.mountPath === stateDir)?.mountPropagation).toBe('Bidirectional');
     expect((spec.volumes ?? []).find((volume) => volume.hostPath?.path === '/run/keymount')?.hostPath?.type).toBe('DirectoryOrCreate');
   });
 

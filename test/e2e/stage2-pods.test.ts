@@ -88,13 +88,13 @@ describe.skipIf(!IS_ROOT)(
     });
 
     it('a pod with a local-ca inline volume starts, and its non-root container reads a certificate for its own name', async () => {
-      await createPod('web-0', { provider: 'local-ca', 'common-name': '${POD_NAME}', 'dns-names': 'web.${POD_NAMESPACE}.svc' });
+      await createPod('web-0', { provider: 'local-ca', 'common-name': 'web.${POD_NAMESPACE}.svc', 'dns-names': 'web.${POD_NAMESPACE}.svc' });
       const pod = await waitForPodRunning(env().plane, NAMESPACE, 'web-0');
 
       const certificate = await readInPod('web-0', 'tls.crt');
       expect(certificate).toContain('-----BEGIN CERTIFICATE-----');
       const subject = execFileSync('openssl', ['x509', '-noout', '-subject', '-ext', 'subjectAltName'], { input: certificate, encoding: 'utf8' });
-      expect(subject).toMatch(/CN\s*=\s*web-0/);
+      expect(subject).toMatch(/CN\s*=\s*web\.shop\.svc/);
       expect(subject).toContain('DNS:web.shop.svc');
       const verified = execFileSync('openssl', ['verify', '-CAfile', env().localCa.cert], { input: certificate, encoding: 'utf8' });
       expect(verified.trim()).toBe('stdin: OK');
@@ -185,7 +185,7 @@ describe.skipIf(!IS_ROOT)(
 
     it("a certificate renewed by keymount's own timer replaces the old one in the running container", async () => {
       // Renewal is due 15 s after issue: duration − renew-before.
-      await createPod('rotate-0', { provider: 'local-ca', 'common-name': 'rotate', duration: '1h', 'renew-before': '59m45s' });
+      await createPod('rotate-0', { provider: 'local-ca', 'dns-names': 'rotate.${POD_NAMESPACE}.svc', duration: '1h', 'renew-before': '59m45s' });
       const pod = await waitForPodRunning(env().plane, NAMESPACE, 'rotate-0');
       const first = await readInPod('rotate-0', 'tls.crt');
       const second = await changedInPod('rotate-0', 'tls.crt', first);
@@ -196,7 +196,7 @@ describe.skipIf(!IS_ROOT)(
 
     it('keeps serving running pods when the driver restarts, and still unpublishes them afterwards', async () => {
       // A long refresh interval: the files must survive the restart unchanged, not merely be re-issued.
-      await createPod('steady-0', { provider: 'local-ca', 'common-name': 'steady', refreshInterval: '1h' });
+      await createPod('steady-0', { provider: 'local-ca', 'dns-names': 'steady.${POD_NAMESPACE}.svc', refreshInterval: '1h' });
       const pod = await waitForPodRunning(env().plane, NAMESPACE, 'steady-0');
       const target = targetPath(env().node.kubeletRoot, pod.metadata.uid);
       const before = await readInPod('steady-0', 'tls.crt');

@@ -234,7 +234,8 @@ describe.skipIf(!IS_ROOT)(`certificate renewal by the driver's own timer (${IS_R
   let harness: Harness;
 
   beforeAll(async () => {
-    harness = await startHarness();
+    // Below local-ca's default minDuration (1h): the instance allows the short certificates this test needs.
+    harness = await startHarness({ providers: { 'local-ca': { type: 'local-ca', settings: { policy: { minDuration: '2s' } } } } });
   });
   afterAll(async () => {
     await harness.stop();

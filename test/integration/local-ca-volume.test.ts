@@ -25,7 +25,7 @@ describe.skipIf(!IS_ROOT)(`local-ca volumes (${IS_ROOT ? 'real tmpfs' : ROOT_REA
     const volume = harness.newVolume('tls');
     await harness.publish(
       volume,
-      { provider: 'local-ca', 'common-name': '${POD_NAME}', 'dns-names': 'web.${POD_NAMESPACE}.svc,web.${POD_NAMESPACE}.svc.cluster.local', duration: '1h' },
+      { provider: 'local-ca', 'common-name': 'web.${POD_NAMESPACE}.svc', 'dns-names': 'web.${POD_NAMESPACE}.svc,web.${POD_NAMESPACE}.svc.cluster.local', duration: '1h' },
       { namespace: 'shop', podName: 'web-0', serviceAccount: 'web', mountGroup: '1234' },
     );
     expect(findmnt(volume.targetPath)?.fstype).toBe('tmpfs');
@@ -39,7 +39,7 @@ describe.skipIf(!IS_ROOT)(`local-ca volumes (${IS_ROOT ? 'real tmpfs' : ROOT_REA
     }
     expect(execFileSync('openssl', ['verify', '-CAfile', caPath, crtPath], { encoding: 'utf8' })).toContain(': OK');
     const certificate = new X509Certificate(readFileSync(crtPath));
-    expect(certificate.subject).toBe('CN=web-0');
+    expect(certificate.subject).toBe('CN=web.shop.svc');
     expect(certificate.subjectAltName).toBe('DNS:web.shop.svc, DNS:web.shop.svc.cluster.local');
     expect(certificate.checkPrivateKey(createPrivateKey(readFileSync(keyPath)))).toBe(true);
     const lifetimeMs = Date.parse(certificate.validTo) - Date.parse(certificate.validFrom);

@@ -115,7 +115,7 @@ describe.skipIf(!IS_ROOT)(`/metrics after real publishes (${IS_ROOT ? 'real tmpf
   it('counts a publish and its latency by provider and code, and the provider fetch, the mount and the certificate expiry', async () => {
     const before = await scrape(harness);
     const volume = harness.newVolume('tls');
-    await harness.publish(volume, { provider: 'local-ca', 'common-name': 'web' });
+    await harness.publish(volume, { provider: 'local-ca', 'dns-names': 'web.shop.svc' });
     const after = await scrape(harness);
 
     const publishOk = call('NodePublishVolume', 'local-ca', 'OK');

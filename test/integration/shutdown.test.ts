@@ -115,7 +115,7 @@ describe.skipIf(!IS_ROOT)(`graceful shutdown (${IS_ROOT ? 'real tmpfs' : ROOT_RE
     }, { timeout: 15_000 });
 
     const volume = newPodVolume(join(root, 'kubelet'));
-    await csiClient(socketPath).nodePublishVolume(publishRequest(volume, { provider: 'local-ca', 'common-name': 'web' }));
+    await csiClient(socketPath).nodePublishVolume(publishRequest(volume, { provider: 'local-ca', 'dns-names': 'web.shop.svc' }));
     const killedAt = Date.now();
     server.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -52,6 +52,37 @@ describe('config', () => {
     expect(config.providers).toEqual({ 'team-ca': { type: 'local-ca', minRefreshIntervalMs: 120_000, settings: { trustDomain: 'example.org' } } });
   });
 
+  it('reads namespaces: beside minRefreshInterval, for every provider type, out of the type\'s settings', () => {
+    const file = configFile(
+      'providers:\n  team-ca:\n    type: local-ca\n    namespaces: [shop, "team-*"]\n    trustDomain: example.org\n' +
+        '  kv:\n    type: vault\n    namespaces: ["*"]\n    address: http://127.0.0.1:8200\n',
+    );
+    const config = buildConfig({ 'node-id': 'n', config: file }, {}, false);
+    expect(config.providers['team-ca']).toEqual({
+      type: 'local-ca',
+      minRefreshIntervalMs: 120_000,
+      namespaces: ['shop', 'team-*'],
+      settings: { trustDomain: 'example.org' },
+    });
+    expect(config.providers.kv?.namespaces).toEqual(['*']);
+  });
+
+  it('leaves namespaces unset (every namespace) when an instance does not name them', () => {
+    const file = configFile('providers:\n  team-ca:\n    type: local-ca\n');
+    expect(buildConfig({ 'node-id': 'n', config: file }, {}, false).providers['team-ca']?.namespaces).toBeUndefined();
+  });
+
+  it.each([
+    ['namespaces: []', 'namespaces must list at least one'],
+    ['namespaces: shop', 'namespaces'],
+    ['namespaces: ["Shop"]', 'namespaces[0] "Shop"'],
+    ['namespaces: ["shop", "a/b"]', 'namespaces[1] "a/b"'],
+    ['namespaces: ["sh?p"]', 'namespaces[0]'],
+  ])('explains bad namespaces: %s', (line, message) => {
+    const file = configFile(`providers:\n  team-ca:\n    type: local-ca\n    ${line}\n`);
+    expect(() => buildConfig({ 'node-id': 'n', config: file }, {}, false)).toThrow(message);
+  });
+
   it.each([
     ['providers: {}\n', 'at least one provider instance is required'],
     ['providers:\n  Bad_Name:\n    type: local-ca\n', 'must be a lower-case DNS label'],

@@ -138,13 +138,15 @@ describe('local-ca policy', () => {
     expect(() => parse(allowing, { 'ip-sans': '192.168.4.5' })).not.toThrow();
   });
 
-  it('allows any common name by default, and only listed ones when commonNames is set', async () => {
-    expect(() => parse(shared, { 'common-name': 'anything at all' })).not.toThrow();
+  it('allows a common name that is one of the request\'s DNS names by default, and listed ones when commonNames is set', async () => {
+    // Issue 11: by default a CN must also be one of the certificate's own (policy-checked) DNS names.
+    await expectKeymountError(() => parse(shared, { 'common-name': 'anything at all' }), 'PERMISSION_DENIED');
+    expect(() => parse(shared, { 'common-name': 'web.shop.svc', 'dns-names': 'web.shop.svc' })).not.toThrow();
     const provider = await defaultProvider({ policy: { commonNames: ['${POD_NAME}.${POD_NAMESPACE}', 'svc-*'] } });
     expect(() => parse(provider, { 'common-name': 'web-0.shop' })).not.toThrow();
     expect(() => parse(provider, { 'common-name': 'svc-web' })).not.toThrow();
     const error = await expectKeymountError(() => parse(provider, { 'common-name': 'svc-web.other' }), 'PERMISSION_DENIED');
-    expect(error.message).toContain('"common-name": "svc-web.other"');
+    expect(error.message).toContain('"common-name": CN "svc-web.other"');
   });
 
   it('matches values substituted into patterns literally', async () => {
@@ -174,10 +176,10 @@ describe('local-ca policy', () => {
   });
 
   it('checks the CN of a literal subject against commonNames, naming literal-subject', async () => {
-    const provider = await defaultProvider({ policy: { commonNames: ['${POD_NAME}'] } });
+    const provider = await defaultProvider({ policy: { commonNames: ['${POD_NAME}'], subjectAttributes: { O: ['Example'] } } });
     expect(() => parse(provider, { 'literal-subject': 'CN=${POD_NAME},O=Example' })).not.toThrow();
     const error = await expectKeymountError(() => parse(provider, { 'literal-subject': 'CN=admin,O=Example' }), 'PERMISSION_DENIED');
-    expect(error.message).toContain('attribute "literal-subject": "admin" is not allowed');
+    expect(error.message).toContain('attribute "literal-subject": CN "admin" is not allowed');
   });
 
   it('refuses a duration over the maximum', async () => {
@@ -223,7 +225,7 @@ describe('local-ca malformed attributes', () => {
   });
 
   it('accepts Go durations and case-insensitive enumerations', async () => {
-    const provider = await defaultProvider();
+    const provider = await defaultProvider({ policy: { minDuration: '1m' } });
     for (const duration of ['24h', '90m', '1h30m', '3600s', '1m']) {
       expect(() => parse(provider, { duration })).not.toThrow();
     }

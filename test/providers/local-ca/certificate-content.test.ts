@@ -15,14 +15,16 @@ async function opensslX509(volume: IssuedVolume, args: readonly string[]): Promi
 
 describe('local-ca subjects', () => {
   it('puts organizations and the common name into the subject', async () => {
-    const { provider } = await createLocalCa();
+    const { provider } = await createLocalCa({ policy: { commonNames: ['${POD_NAME}'], subjectAttributes: { O: ['Example', 'Shop Team'] } } });
     const volume = await issue(provider, { 'common-name': '${POD_NAME}', organizations: 'Example, Shop Team' });
     expect(volume.certificate.subject).toBe('O=Example\nO=Shop Team\nCN=web-0');
     expect((await opensslX509(volume, ['-subject', '-nameopt', 'RFC2253'])).trim()).toBe('subject=CN=web-0,O=Shop Team,O=Example');
   });
 
   it('writes a literal subject as the pod wrote it', async () => {
-    const { provider } = await createLocalCa();
+    const { provider } = await createLocalCa({
+      policy: { commonNames: ['${POD_NAME}'], subjectAttributes: { OU: ['*'], O: ['Example, Inc.'], C: ['DE'] } },
+    });
     const volume = await issue(provider, { 'literal-subject': 'CN=${POD_NAME},OU=Payments,O=Example\\, Inc.,C=DE' });
     expect((await opensslX509(volume, ['-subject', '-nameopt', 'RFC2253'])).trim()).toBe(
       'subject=CN=web-0,OU=Payments,O=Example\\, Inc.,C=DE',
@@ -40,7 +42,7 @@ describe('local-ca SANs and usages', () => {
   });
 
   it('takes the extended usages from ext-key-usages and the basic ones from key-usages', async () => {
-    const { provider } = await createLocalCa();
+    const { provider } = await createLocalCa({ policy: { allowedKeyUsages: ['digital signature', 'client auth', 'ocsp signing'] } });
     const volume = await issue(provider, {
       'key-usages': 'digital signature',
       'ext-key-usages': 'client auth, 1.3.6.1.5.5.7.3.9',

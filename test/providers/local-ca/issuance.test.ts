@@ -84,7 +84,7 @@ describe('local-ca issuance with defaults', () => {
   it('marks subjectAltName critical when the subject is empty, as RFC 5280 requires', async () => {
     const { provider } = await createLocalCa();
     const withoutName = await opensslExtensions(await issue(provider), 'subjectAltName');
-    const named = await issue(provider, { 'common-name': 'web', 'dns-names': 'web.shop.svc' });
+    const named = await issue(provider, { 'common-name': 'web.shop.svc', 'dns-names': 'web.shop.svc' });
     const withName = await opensslExtensions(named, 'subjectAltName');
     expect(withoutName).toMatch(/Subject Alternative Name: critical/);
     expect(withName).toMatch(/Subject Alternative Name:\s*\n/);
@@ -158,7 +158,9 @@ describe('local-ca key algorithms', () => {
 
 describe('local-ca names and options', () => {
   it('expands template variables in the common name and SANs', async () => {
-    const { provider } = await createLocalCa({ policy: { uriSans: ['spiffe://cluster.local/ns/${POD_NAMESPACE}/pod/*'] } });
+    const { provider } = await createLocalCa({
+      policy: { uriSans: ['spiffe://cluster.local/ns/${POD_NAMESPACE}/pod/*'], commonNames: ['${POD_NAME}.${POD_NAMESPACE}'] },
+    });
     const volume = await issue(provider, {
       'common-name': '${POD_NAME}.${POD_NAMESPACE}',
       'dns-names': '${POD_NAME}.${POD_NAMESPACE}.svc, ${SERVICE_ACCOUNT_NAME}.${POD_NAMESPACE}.svc.cluster.local',

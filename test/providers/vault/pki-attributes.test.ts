@@ -134,6 +134,36 @@ describe('vault-pki attributes', () => {
     expect(error.message).toContain(reason);
   });
 
+  it('bounds the same structures as local-ca: 50,000 SANs, a 250 KB subject and a 200 KB name are refused with a short message', async () => {
+    const { provider } = await createPkiProvider({ ...connection, pkiRole: 'web' });
+    const cases: readonly [Record<string, string>, string][] = [
+      [{ 'dns-names': Array.from({ length: 50_000 }, (_, index) => `n${index}.shop.svc`).join(',') }, 'more than 100 items'],
+      [{ 'uri-sans': 'spiffe://x/y,'.repeat(50_000) }, 'more than 100 items'],
+      [{ 'literal-subject': `CN=a.shop.svc${'+OU=x'.repeat(50_000)}` }, '"literal-subject"'],
+      [{ 'common-name': 'x'.repeat(200_000) }, '"common-name"'],
+    ];
+    for (const [attributes, expected] of cases) {
+      const error = parseError(() => provider.parseAttributes({ roleName: 'pki', ...attributes }, identity));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(expected);
+      expect(error.message.length).toBeLessThan(400);
+    }
+  });
+
+  it('refuses a certificate shorter than the instance\'s minDuration (default 1h) with PERMISSION_DENIED naming the setting', async () => {
+    const { provider } = await createPkiProvider({ ...connection, pkiRole: 'web' });
+    for (const duration of ['2s', '59m']) {
+      const error = parseError(() => provider.parseAttributes({ roleName: 'pki', 'dns-names': 'a.shop.svc', duration }, identity));
+      expect(error.code).toBe('PERMISSION_DENIED');
+      expect(error.message).toContain(`attribute "duration": "${duration}"`);
+      expect(error.message).toContain('vault-pki instance "pki"');
+      expect(error.message).toContain('minDuration');
+    }
+    const lowered = await createPkiProvider({ ...connection, pkiRole: 'web', minDuration: '5m' });
+    expect(lowered.provider.parseAttributes({ roleName: 'pki', 'dns-names': 'a.shop.svc', duration: '5m' }, identity).durationMs).toBe(300_000);
+    expect(await settingsError({ ...connection, pkiRole: 'web', minDuration: '1s' })).toContain('minDuration');
+  });
+
   it('accepts is-ca "false" (the default) and every other certificate attribute', async () => {
     const { provider } = await createPkiProvider({ ...connection, pkiRole: 'web' });
     const parsed = provider.parseAttributes(

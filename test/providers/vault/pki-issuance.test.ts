@@ -63,6 +63,8 @@ const settings = (extra: Record<string, unknown> = {}): Record<string, unknown> 
   address: bao.address,
   auth: { type: 'jwt', mountPath: 'jwt' },
   pkiRole: 'web',
+  // Some tests ask for 30-minute certificates, under the default minimum of 1h.
+  minDuration: '10m',
   ...extra,
 });
 

@@ -59,7 +59,7 @@ describe.skipIf(!IS_ROOT)(`vault-pki volumes (${IS_ROOT ? 'real tmpfs' : ROOT_RE
     await writePolicy(bao, 'certs', 'path "pki/sign/shop" { capabilities = ["update"] }');
     await createJwtRole(bao, { name: 'certs', namespace: 'shop', serviceAccount: 'web', policies: ['certs'] });
     harness = await startHarness({
-      providers: { pki: { type: 'vault-pki', settings: { address: bao.address, auth: { type: 'jwt', mountPath: 'jwt' }, pkiRole: 'shop' } } },
+      providers: { pki: { type: 'vault-pki', settings: { address: bao.address, auth: { type: 'jwt', mountPath: 'jwt' }, pkiRole: 'shop', minDuration: '2s' } } },
     });
     webToken = issuer.sign({ namespace: 'shop', serviceAccount: 'web' });
   }, 180_000);
