@@ -4,7 +4,7 @@
  * pods' certificates. Pods choose neither: a pod can only pick the instance.
  */
 import { z } from 'zod';
-import { MOUNT_PATH, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
+import { MOUNT_PATH, checkAllowList, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
 
 export const DEFAULT_PKI_MOUNT = 'pki';
 
@@ -29,7 +29,10 @@ export const vaultPkiSettingsSchema = z
       .refine((domain) => TRUST_DOMAIN.test(domain), { message: 'must be a SPIFFE trust domain (lower-case letters, digits, ".", "-", "_")' })
       .optional(),
   })
-  .superRefine(checkConnection);
+  .superRefine(checkConnection)
+  .superRefine((settings, context) => {
+    checkAllowList(settings.auth, context, 'refused');
+  });
 
 export type VaultPkiSettings = z.output<typeof vaultPkiSettingsSchema>;
 
