@@ -36,7 +36,7 @@ describe('aws settings', () => {
   });
 
   it('warns at start-up that node credentials are shared by every pod', async () => {
-    const { logger } = await create({ region: 'us-east-1', auth: { type: 'node' } });
+    const { logger } = await create({ region: 'us-east-1', auth: { type: 'node', sharedIdentity: { acknowledged: true, allow: { secretsmanager: ['shared/*'] } } } });
     const warning = logger.records.find((record) => record.level === 'warn');
     expect(warning?.message).toContain("driver's own AWS credentials");
     expect(warning?.fields).toEqual({ instance: 'secrets' });
@@ -51,7 +51,8 @@ describe('aws settings', () => {
     [{ region: 'us-east-1', endpoint: { secretmanager: 'http://x' } }, 'endpoint'],
     [{ region: 'us-east-1', failoverRegion: 'us-east-1' }, 'failoverRegion: failoverRegion must differ from region'],
     [{ region: 'us-east-1', auth: { type: 'pod-identity' } }, 'auth.type'],
-    [{ region: 'us-east-1', auth: { type: 'node', audience: 'x' } }, 'unknown setting "auth.audience"'],
+    [{ region: 'us-east-1', auth: { type: 'node', audience: 'x', sharedIdentity: { acknowledged: true, allow: { secretsmanager: ['*'] } } } }, 'unknown setting "auth.audience"'],
+    [{ region: 'us-east-1', auth: { type: 'node' } }, 'auth.sharedIdentity: auth.type "node" makes every pod'],
     [{ region: 'us-east-1', auth: { type: 'irsa', audience: '' } }, 'auth.audience: must not be empty'],
     [{ region: 'us-east-1', allowRegionOverride: 'yes' }, 'allowRegionOverride'],
   ])('refuses %j naming %s', async (settings, expected) => {
