@@ -16,8 +16,8 @@ import { permissionDenied, type KeymountError } from '../../src/provider/contrac
 
 /** First segments that reach the server, its auth methods or the identity store instead of a secrets engine. */
 const RESERVED_ROOTS = new Set(['auth', 'sys', 'identity']);
-/** Token endpoints act on the caller's own token (auth/token/lookup-self, …/revoke-self, …/renew-self). */
-const SELF_ENDPOINT = /-self$/;
+/** Token endpoints that act on the caller's own token (auth/token/lookup-self, …), in any auth mount or namespace. */
+const SELF_ENDPOINTS = new Set(['lookup-self', 'renew-self', 'revoke-self']);
 /** Segment pairs that are token or lease endpoints wherever they appear (also below a namespace prefix). */
 const RESERVED_PAIRS = new Set(['auth/token', 'sys/leases', 'sys/renew', 'sys/revoke', 'sys/revoke-prefix', 'sys/revoke-force']);
 /** Decoding rounds before a path that still decodes further is refused as obfuscated. */
@@ -37,8 +37,8 @@ export function resolvedForms(path: string): string[] | undefined {
     try {
       decoded = decodeURIComponent(current);
     } catch {
-      // Not valid percent-encoding: OpenBao refuses it too, but it must not slip past the checks.
-      return undefined;
+      // Not percent-encoding ("100%"): keymount sends it encoded, so OpenBao sees these very characters.
+      return [...forms];
     }
     if (decoded === current) return [...forms];
     if (round === MAX_DECODE_ROUNDS) return undefined;
@@ -64,12 +64,12 @@ function cleanSegments(path: string): string | undefined {
 /** Why no pod may send `path`, or undefined. `sharedIdentity` also refuses reserved segments below a namespace prefix. */
 export function reservedPathReason(path: string, sharedIdentity: boolean): string | undefined {
   const forms = resolvedForms(path);
-  if (forms === undefined) return 'it uses percent-encoding, control characters or ".." that keymount does not pass to Vault';
+  if (forms === undefined) return 'it uses nested percent-encoding, control characters or a ".." above the root, which keymount does not pass to Vault';
   for (const form of forms) {
     const segments = form.toLowerCase().split('/');
     const [first = ''] = segments;
     if (RESERVED_ROOTS.has(first)) return `"${first}/" paths reach Vault's ${first === 'sys' ? 'server and lease' : first === 'auth' ? 'auth and token' : 'identity'} endpoints`;
-    if (segments.some((segment) => SELF_ENDPOINT.test(segment))) return 'it names a token endpoint ("…-self") that acts on the token keymount sends';
+    if (segments.some((segment) => SELF_ENDPOINTS.has(segment))) return 'it names a token endpoint (lookup-self, renew-self, revoke-self) that acts on the token keymount sends';
     for (let index = 0; index + 1 < segments.length; index++) {
       if (RESERVED_PAIRS.has(`${segments[index]}/${segments[index + 1]}`)) return 'it names a token or lease endpoint (below a namespace prefix)';
     }

@@ -1,6 +1,7 @@
 /** The admin's settings for an aws instance: strict, with defaults, and refusals that name the setting. */
 import { describe, expect, it } from 'vitest';
 import { awsProviderType } from '../../../providers/aws/index.js';
+import { matchesNamePattern } from '../../../providers/aws/settings.js';
 import { FakeClock, RecordingLogger } from './helpers.js';
 
 async function create(settings: unknown): Promise<{ logger: RecordingLogger }> {
@@ -59,5 +60,24 @@ describe('aws settings', () => {
     const message = await refusal(settings);
     expect(message).toContain('aws instance "secrets": invalid settings');
     expect(message).toContain(expected);
+  });
+});
+
+describe('allow-list name patterns (auth.sharedIdentity.allow)', () => {
+  it('match the whole name; "*" matches any run of characters, "/" included, and nothing else is special', () => {
+    expect(matchesNamePattern(['shared/*'], 'shared/db')).toBe(true);
+    expect(matchesNamePattern(['shared/*'], 'shared/a/b')).toBe(true);
+    expect(matchesNamePattern(['shared/*'], 'sharedX/db')).toBe(false);
+    expect(matchesNamePattern(['shared/*'], 'x/shared/db')).toBe(false);
+    expect(matchesNamePattern(['/app/*/password'], '/app/db/password')).toBe(true);
+    expect(matchesNamePattern(['/app/*/password'], '/app/db/password2')).toBe(false);
+    expect(matchesNamePattern(['a.b'], 'aXb')).toBe(false);
+    expect(matchesNamePattern(['Shared/*'], 'shared/db')).toBe(false);
+    expect(matchesNamePattern([], 'anything')).toBe(false);
+  });
+
+  it('stay linear on hostile names', () => {
+    const pattern = `${'*a'.repeat(40)}b`;
+    expect(matchesNamePattern([pattern], 'a'.repeat(20_000))).toBe(false);
   });
 });
