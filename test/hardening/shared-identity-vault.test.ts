@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Provider } from '../../src/provider/contract.js';
 import type { VaultAttributes } from '../../providers/vault/index.js';
-import { startOpenBao, writePolicy, type OpenBao } from '../helpers/openbao.js';
+import { createPkiRole, enablePki, startOpenBao, writePolicy, type OpenBao } from '../helpers/openbao.js';
 import { createProvider, fetchRequest, filesOf, objects, rejection } from '../providers/vault/helpers.js';
+import { createPkiProvider } from '../providers/vault/pki-helpers.js';
 
 interface AuditEntry {
   readonly type: string;
@@ -248,5 +249,29 @@ describe('a token Vault refuses', () => {
     expect(reads).toHaveLength(2);
     expect(reads[1]).toBe(fresh.accessor);
     await provider.close?.();
+  });
+
+  it('on a vault-pki instance, is dropped too: the next signing logs in again once and succeeds', async () => {
+    await enablePki(bao, 'pki');
+    await createPkiRole(bao, 'web', { allowed_domains: ['shop.svc'], allow_subdomains: true, require_cn: false, max_ttl: '24h', key_type: 'any' });
+    await writePolicy(bao, 'keymount-driver', 'path "secret/data/*" { capabilities = ["read", "create", "update"] }\npath "pki/sign/web" { capabilities = ["update"] }');
+    const { provider } = await createPkiProvider({
+      address: bao.address,
+      pkiRole: 'web',
+      auth: { type: 'approle', roleId, secretIdFile, sharedIdentity: { acknowledged: true } },
+    });
+    const sign = async (): Promise<void> => {
+      const request = fetchRequest(provider, { 'dns-names': 'web.shop.svc', duration: '1h' });
+      await provider.fetch(request, AbortSignal.timeout(15_000));
+    };
+    const before = auditLines().length;
+    await sign();
+    const [first] = loginAccessors(auditSince(before));
+    await bao.api('POST', 'auth/token/revoke-accessor', { accessor: first });
+    const revokedAt = auditLines().length;
+    await sign();
+    const after = auditSince(revokedAt);
+    expect(loginAccessors(after)).toHaveLength(1);
+    expect(requestsTo(after, 'pki/sign/web')).toHaveLength(2);
   });
 });
