@@ -34,8 +34,8 @@ export function createAwsProvider(
   if (settings.auth.type === 'node') {
     deps.logger.warn(
       { instance: instanceName },
-      'aws: auth type "node": every pod that selects this instance reads with the driver\'s own AWS credentials, ' +
-        'so any of them can read whatever those credentials can',
+      'aws: auth type "node": every pod that selects this instance reads with the driver\'s own AWS credentials; ' +
+        'keymount lets them read only the names in auth.sharedIdentity.allow',
     );
   }
   return new AwsProvider({ instanceName, settings, deps, pool, identities, retry });

@@ -6,7 +6,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { invalidArgument, type KeymountError } from '../../src/provider/contract.js';
+import { invalidArgument, permissionDenied, type KeymountError } from '../../src/provider/contract.js';
 import {
   findFileNameClash,
   parsePathTranslation,
@@ -15,7 +15,7 @@ import {
   type PathTranslation,
 } from './file-names.js';
 import { JmesPathSyntaxError, compileJmesPath, type JmesStep } from './jmes-path.js';
-import { isAwsRegion, type AwsSettings } from './settings.js';
+import { isAwsRegion, matchesNamePattern, type AwsSettings } from './settings.js';
 
 export const ATTRIBUTE = {
   objects: 'objects',
@@ -119,7 +119,33 @@ export function parseAwsAttributes(attributes: Readonly<Record<string, string>>,
   const entries = parseObjectEntries(attributes[ATTRIBUTE.objects]);
   const objects = entries.map((entry, index) => toAwsObject(entry, `objects[${index}]`, { region, failoverRegion, translation }));
   checkFileNames(objects);
+  checkSharedIdentityAllowList(objects, context);
   return Object.freeze({ region, failoverRegion, roleArn, objects: Object.freeze(objects) });
+}
+
+/**
+ * On a node-auth instance every object (and its failover object) must match
+ * the admin's allow-list for its type, before any AWS call is made.
+ */
+function checkSharedIdentityAllowList(objects: readonly AwsObject[], { instanceName, settings }: AttributeContext): void {
+  if (settings.auth.type !== 'node') return;
+  const allow = settings.auth.sharedIdentity?.allow;
+  objects.forEach((object, index) => {
+    const patterns = allow?.[object.type] ?? [];
+    for (const name of [object.name, ...(object.failover === undefined ? [] : [object.failover.name])]) {
+      if (matchesNamePattern(patterns, name)) continue;
+      const listed = patterns.length === 0 ? 'which lists none' : `(${patterns.map((pattern) => `"${excerpt(pattern)}"`).join(', ')})`;
+      throw permissionDenied(
+        `attribute "${ATTRIBUTE.objects}": objects[${index}]: ${object.type === 'secretsmanager' ? 'secret' : 'parameter'} "${excerpt(name)}" ` +
+          `is not in auth.sharedIdentity.allow.${object.type} of provider instance "${instanceName}" ${listed}; ` +
+          'the instance reads with the driver\'s own credentials, so only names the cluster admin listed may be read',
+      );
+    }
+  });
+}
+
+function excerpt(text: string): string {
+  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }
 
 function parseRegion(value: string | undefined, { instanceName, settings }: AttributeContext): string {

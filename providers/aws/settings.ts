@@ -26,14 +26,60 @@ const endpointSchema = z.union([
   z.strictObject({ secretsmanager: endpointUrl.optional(), ssm: endpointUrl.optional(), sts: endpointUrl.optional() }),
 ]);
 
-const authSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('irsa'),
-    /** The audience of the pod token exchanged with STS; the CSIDriver's tokenRequests must list it. */
-    audience: z.string().min(1, 'must not be empty').default(DEFAULT_AUDIENCE),
-  }),
-  z.strictObject({ type: z.literal('node') }),
-]);
+/** A name pattern: "*" stands for any run of characters ("/" included), like IAM resource wildcards. */
+const namePattern = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(2048, 'is longer than 2048 characters')
+  .refine((pattern) => !/\p{Cc}/u.test(pattern), 'must not contain control characters');
+const namePatterns = (what: string, example: string) =>
+  z.array(namePattern, { error: `must be a list of ${what} name or ARN patterns such as "${example}"` }).max(1000, 'may list at most 1000 patterns').optional();
+
+/**
+ * With the node's credentials every pod of the instance reads as the driver:
+ * the admin acknowledges that and lists what pods may read, per object type.
+ */
+const sharedIdentitySchema = z.strictObject({
+  acknowledged: z.boolean({ error: 'must be true' }),
+  allow: z.strictObject(
+    {
+      secretsmanager: namePatterns('Secrets Manager secret', 'shared/*'),
+      ssmparameter: namePatterns('SSM parameter', '/shared/*'),
+    },
+    { error: 'must be a map {secretsmanager: [name patterns], ssmparameter: [name patterns]}' },
+  ),
+});
+
+const authSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('irsa'),
+      /** The audience of the pod token exchanged with STS; the CSIDriver's tokenRequests must list it. */
+      audience: z.string().min(1, 'must not be empty').default(DEFAULT_AUDIENCE),
+    }),
+    z.strictObject({ type: z.literal('node'), sharedIdentity: sharedIdentitySchema.optional() }),
+  ])
+  .superRefine((auth, context) => {
+    if (auth.type !== 'node') return;
+    if (auth.sharedIdentity?.acknowledged !== true) {
+      context.addIssue({
+        code: 'custom',
+        path: ['sharedIdentity'],
+        message:
+          'auth.type "node" makes every pod that selects this instance read with the driver\'s own AWS credentials; set ' +
+          'sharedIdentity: {acknowledged: true, allow: {secretsmanager: [...], ssmparameter: [...]}} to confirm that is intended and list what pods may read',
+      });
+      return;
+    }
+    const { secretsmanager = [], ssmparameter = [] } = auth.sharedIdentity.allow;
+    if (secretsmanager.length + ssmparameter.length === 0) {
+      context.addIssue({
+        code: 'custom',
+        path: ['sharedIdentity', 'allow'],
+        message: 'must list at least one secretsmanager or ssmparameter name pattern pods may read with the driver\'s credentials',
+      });
+    }
+  });
 
 const settingsSchema = z
   .strictObject({
@@ -62,6 +108,35 @@ export function parseAwsSettings(instanceName: string, settings: unknown): AwsSe
     return [`${where || 'settings'}: ${issue.message}`];
   });
   throw new Error(`aws instance "${instanceName}": invalid settings: ${problems.join('; ')}`);
+}
+
+/** Whether `name` (as the pod wrote it: a name or an ARN) matches one of the admin's patterns. */
+export function matchesNamePattern(patterns: readonly string[], name: string): boolean {
+  return patterns.some((pattern) => globMatches(pattern, name));
+}
+
+/** "*" matches any run of characters; everything else itself. Iterative, so no pattern can make it backtrack exponentially. */
+function globMatches(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let starAt = -1;
+  let resumeAt = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] === '*') {
+      starAt = p++;
+      resumeAt = t;
+    } else if (p < pattern.length && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (starAt !== -1) {
+      p = starAt + 1;
+      t = ++resumeAt;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 /** The endpoint the admin set for one service, if any. */

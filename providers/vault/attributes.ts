@@ -6,6 +6,7 @@
  */
 import { invalidArgument } from '../../src/provider/contract.js';
 import { OBJECTS_ATTRIBUTE, parseObjects, type VaultObject } from './objects.js';
+import { AllowedPaths, checkObjectPath } from './path-policy.js';
 
 export const ROLE_NAME_ATTRIBUTE = 'roleName';
 const MAX_ROLE_NAME_LENGTH = 256;
@@ -38,6 +39,8 @@ export interface AttributeContext {
   readonly instanceName: string;
   /** True when pods log in as themselves (kubernetes/jwt auth) and so must name a role. */
   readonly usesPodIdentity: boolean;
+  /** The admin's allow-list, on instances that use the driver's own identity (absent there: nothing is allowed). */
+  readonly allowedPaths?: AllowedPaths;
 }
 
 export function parseVaultAttributes(attributes: Readonly<Record<string, string>>, context: AttributeContext): VaultAttributes {
@@ -48,10 +51,18 @@ export function parseVaultAttributes(attributes: Readonly<Record<string, string>
         `provider instance "${context.instanceName}"; remove it from the volume`,
     );
   }
-  return Object.freeze({ roleName: parseRoleName(attributes[ROLE_NAME_ATTRIBUTE], context), objects: parseObjects(attributes[OBJECTS_ATTRIBUTE]) });
+  const roleName = parseRoleName(attributes[ROLE_NAME_ATTRIBUTE], context);
+  const objects = parseObjects(attributes[OBJECTS_ATTRIBUTE]);
+  // Before any Vault call: a refused path must not even reach the mount lookup.
+  const allowed = context.usesPodIdentity ? undefined : (context.allowedPaths ?? new AllowedPaths([]));
+  const policy = { instanceName: context.instanceName, allowed };
+  objects.forEach((object, index) => {
+    checkObjectPath(policy, `attribute "${OBJECTS_ATTRIBUTE}", item ${index + 1} (objectName "${object.objectName}")`, object.secretPath, object.method);
+  });
+  return Object.freeze({ roleName, objects });
 }
 
-export function parseRoleName(text: string | undefined, context: AttributeContext): string | undefined {
+export function parseRoleName(text: string | undefined, context: Pick<AttributeContext, 'instanceName' | 'usesPodIdentity'>): string | undefined {
   const roleName = text?.trim() ?? '';
   if (!context.usesPodIdentity) {
     if (roleName === '') return undefined;

@@ -9,6 +9,7 @@
  */
 import type { Provider, ProviderDependencies, ProviderType } from '../../src/provider/contract.js';
 import { connectVault, defaultVaultEnvironment, type VaultEnvironment } from './connection.js';
+import { AllowedPaths } from './path-policy.js';
 import { VAULT_TYPE, VaultProvider } from './provider.js';
 import { parseVaultSettings } from './settings.js';
 
@@ -21,7 +22,8 @@ export function createVaultProviderType(env: VaultEnvironment = defaultVaultEnvi
     async create(instanceName: string, settings: unknown, deps: ProviderDependencies): Promise<Provider> {
       const parsed = parseVaultSettings(VAULT_TYPE, instanceName, settings);
       const connection = await connectVault(VAULT_TYPE, instanceName, parsed, deps, env);
-      return new VaultProvider(instanceName, connection, deps);
+      const allowed = parsed.auth.type === 'token' || parsed.auth.type === 'approle' ? new AllowedPaths(parsed.auth.sharedIdentity?.allow ?? []) : undefined;
+      return new VaultProvider(instanceName, connection, deps, allowed);
     },
   };
 }

@@ -6,10 +6,11 @@
  * does), so both forms read the same secret; paths on other engines are sent
  * as written.
  */
-import type { Clock, Sensitive } from '../../src/provider/contract.js';
+import { permissionDenied, type Clock, type Sensitive } from '../../src/provider/contract.js';
 import type { MountInfo, VaultApi } from './api.js';
 import type { VaultCall } from './client.js';
 import type { VaultObject } from './objects.js';
+import { reservedPathReason } from './path-policy.js';
 
 export type KvVersion = 1 | 2 | undefined;
 
@@ -17,6 +18,8 @@ const MAX_CACHED_PATHS = 1000;
 
 export interface ResolvedSecret {
   readonly call: Omit<VaultCall, 'token'>;
+  /** The API path read, not encoded (the KV v2 form where the mount is one). */
+  readonly path: string;
   /** 1 or 2 on a KV mount, undefined elsewhere or when Vault did not say. */
   readonly kvVersion: KvVersion;
 }
@@ -52,13 +55,18 @@ export async function resolveSecret(
 ): Promise<ResolvedSecret> {
   let info = mounts.get(object.secretPath);
   if (info === undefined) {
-    info = await api.mountInfo(object.secretPath, token, signal);
+    // Encoded like the read itself: OpenBao decodes the path, so "%2e%2e" sent raw here would climb out of the lookup.
+    info = await api.mountInfo(encodePath(object.secretPath), token, signal);
     if (info !== undefined) mounts.set(object.secretPath, info);
   }
   const kvVersion = kvVersionOf(info);
   const path = kvVersion === 2 && object.method === 'GET' && info !== undefined ? kv2DataPath(object.secretPath, info.path) : object.secretPath;
-  const encoded = path.split('/').map(encodeURIComponent).join('/');
+  // The mount's name comes from Vault: the path it yields is checked like the pod's own.
+  const reason = reservedPathReason(path, false);
+  if (reason !== undefined) throw permissionDenied(`secretPath "${object.secretPath}" resolves to a path no pod may reach: ${reason}`);
+  const encoded = encodePath(path);
   return {
+    path,
     call: {
       method: object.method,
       path: object.query === undefined ? encoded : `${encoded}?${object.query}`,
@@ -66,6 +74,10 @@ export async function resolveSecret(
     },
     kvVersion,
   };
+}
+
+function encodePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
 }
 
 function kvVersionOf(info: MountInfo | undefined): KvVersion {

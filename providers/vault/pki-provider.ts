@@ -12,6 +12,7 @@ import {
   type Provider,
   type ProviderDependencies,
   type Unchanged,
+  KeymountError,
   failedPrecondition,
   parseDuration,
 } from '../../src/provider/contract.js';
@@ -29,6 +30,7 @@ import type { VaultConnection } from './connection.js';
 import { VAULT_PKI_ATTRIBUTE_KEYS, parseVaultPkiAttributes, type VaultPkiAttributes } from './pki-attributes.js';
 import type { VaultPkiSettings } from './pki-settings.js';
 import { signCsr, type SignedCertificate } from './pki-sign.js';
+import type { CachedToken } from './token-cache.js';
 
 export const VAULT_PKI_TYPE = 'vault-pki';
 
@@ -76,22 +78,33 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
     const source = this.vault.authenticator.sourceFor({ pod: request.pod, tokens: request.tokens, roleName: attributes.roleName });
     const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey);
     const csr = await createCsr({ ...attributes, isCA: false, keyUsages: NO_USAGES }, keyPair);
-    const token = await this.vault.tokens.acquire(source, volumeId, signal);
     const issuedAt = this.deps.clock.now();
-    const signed = await signCsr(
-      this.vault.api,
-      token.token,
-      {
-        pkiMount: this.settings.pkiMount,
-        pkiRole: this.settings.pkiRole,
-        csrPem: csr.pem,
-        names: attributes,
-        ttlSeconds: Math.ceil(attributes.durationMs / 1000),
-        publicKeyDer: keyPair.publicKeyDer,
-      },
-      signal,
-      this.signingWhat(attributes, source.description),
-    );
+    const sign = async (token: CachedToken): Promise<SignedCertificate> =>
+      signCsr(
+        this.vault.api,
+        token.token,
+        {
+          pkiMount: this.settings.pkiMount,
+          pkiRole: this.settings.pkiRole,
+          csrPem: csr.pem,
+          names: attributes,
+          ttlSeconds: Math.ceil(attributes.durationMs / 1000),
+          publicKeyDer: keyPair.publicKeyDer,
+        },
+        signal,
+        this.signingWhat(attributes, source.description),
+      );
+    const token = await this.vault.tokens.acquire(source, volumeId, signal);
+    let signed: SignedCertificate;
+    try {
+      signed = await sign(token);
+    } catch (error) {
+      if (!(error instanceof KeymountError) || error.code !== 'PERMISSION_DENIED') throw error;
+      // A cached token Vault refuses (revoked or expired out of band): log in again once; a second refusal is final.
+      this.vault.tokens.invalidate(token);
+      this.deps.logger.info({ instance: this.instanceName, identity: source.description }, 'vault-pki: Vault refused the cached token; logging in again');
+      signed = await sign(await this.vault.tokens.acquire(source, volumeId, signal));
+    }
     if (signed.notAfter.getTime() <= issuedAt.getTime()) {
       throw failedPrecondition(
         `the Vault PKI role "${this.settings.pkiRole}" at ${this.settings.pkiMount}/ signed a certificate that expired at ` +

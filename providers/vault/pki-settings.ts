@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../src/provider/contract.js';
-import { MOUNT_PATH, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
+import { MOUNT_PATH, checkAllowList, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
 
 export const DEFAULT_PKI_MOUNT = 'pki';
 /**
@@ -44,7 +44,10 @@ export const vaultPkiSettingsSchema = z
         message: 'must be a Go-style duration of at least 2s, such as "1h" or "10m"',
       }),
   })
-  .superRefine(checkConnection);
+  .superRefine(checkConnection)
+  .superRefine((settings, context) => {
+    checkAllowList(settings.auth, context, 'refused');
+  });
 
 export type VaultPkiSettings = z.output<typeof vaultPkiSettingsSchema>;
 

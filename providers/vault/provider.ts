@@ -24,7 +24,8 @@ import { fileContents, secretValues, type SecretValues } from './contents.js';
 import { resolveSecret, MountCache, type KvVersion } from './kv.js';
 import { LeaseKeeper, type DynamicSecret } from './leases.js';
 import type { VaultObject } from './objects.js';
-import type { CachedToken } from './token-cache.js';
+import { notAllowed, type AllowedPaths } from './path-policy.js';
+import type { CachedToken, TokenSource } from './token-cache.js';
 
 export const VAULT_TYPE = 'vault';
 
@@ -52,19 +53,42 @@ export class VaultProvider implements Provider<VaultAttributes> {
     private readonly instanceName: string,
     private readonly vault: VaultConnection,
     private readonly deps: ProviderDependencies,
+    /** The admin's allow-list; present exactly when the instance uses the driver's own identity. */
+    private readonly allowedPaths: AllowedPaths | undefined,
   ) {
     this.leases = new LeaseKeeper(vault.api, vault.tokens, deps.clock, deps.logger);
     this.mounts = new MountCache(deps.clock);
   }
 
   parseAttributes(attributes: Readonly<Record<string, string>>, _pod: PodIdentity): VaultAttributes {
-    return parseVaultAttributes(attributes, { instanceName: this.instanceName, usesPodIdentity: this.vault.authenticator.usesPodIdentity });
+    return parseVaultAttributes(attributes, {
+      instanceName: this.instanceName,
+      usesPodIdentity: this.vault.authenticator.usesPodIdentity,
+      ...(this.allowedPaths !== undefined ? { allowedPaths: this.allowedPaths } : {}),
+    });
   }
 
   async fetch(request: FetchRequest<VaultAttributes>, signal: AbortSignal): Promise<FetchResult | Unchanged> {
     signal.throwIfAborted();
-    const { volumeId, attributes } = request;
+    const { attributes } = request;
     const source = this.vault.authenticator.sourceFor({ pod: request.pod, tokens: request.tokens, roleName: attributes.roleName });
+    try {
+      return await this.fetchWith(source, request, signal);
+    } catch (error) {
+      if (!(error instanceof TokenRefused)) throw error;
+      // A cached token Vault refuses (revoked or expired out of band) would fail every pod until it expires: log in again, once.
+      this.vault.tokens.invalidate(error.token);
+      this.deps.logger.info({ instance: this.instanceName, identity: source.description }, 'vault: Vault refused the cached token; logging in again');
+    }
+    try {
+      return await this.fetchWith(source, request, signal);
+    } catch (error) {
+      throw error instanceof TokenRefused ? error.refusal : error;
+    }
+  }
+
+  private async fetchWith(source: TokenSource, request: FetchRequest<VaultAttributes>, signal: AbortSignal): Promise<FetchResult | Unchanged> {
+    const { volumeId, attributes } = request;
     const token = await this.vault.tokens.acquire(source, volumeId, signal);
     const obtained: DynamicSecret[] = [];
     let answers: Map<string, Answer>;
@@ -119,9 +143,15 @@ export class VaultProvider implements Provider<VaultAttributes> {
     if (object === undefined) throw new KeymountError('INTERNAL', 'vault: empty request group');
     const resolved = await resolveSecret(object, token.token, this.vault.api, this.mounts, signal);
     const names = group.objects.map((item) => `"${item.objectName}"`).join(', ');
+    // The mount lookup may have turned "secret/app" into "secret/data/app": the path read must be on the list itself.
+    if (this.allowedPaths !== undefined && !this.allowedPaths.allows(resolved.path)) {
+      throw notAllowed(this.instanceName, this.allowedPaths, `object ${names}`, resolved.path);
+    }
     const role = attributes.roleName === undefined ? '' : ` with role "${attributes.roleName}"`;
     const what = `${object.method === 'GET' ? 'reading' : 'calling POST on'} secretPath "${object.secretPath}" for object ${names}${role}`;
-    const response = await this.vault.api.readSecret({ ...resolved.call, token: token.token }, signal, what);
+    const response = await this.vault.api.readSecret({ ...resolved.call, token: token.token }, signal, what).catch((error: unknown) => {
+      throw error instanceof KeymountError && error.code === 'PERMISSION_DENIED' ? new TokenRefused(token, error) : error;
+    });
     for (const warning of response.warnings) {
       this.deps.logger.debug({ instance: this.instanceName, secretPath: object.secretPath, warning }, 'vault: warning from Vault');
     }
@@ -169,6 +199,16 @@ export class VaultProvider implements Provider<VaultAttributes> {
     const hmac = createHmac('sha256', this.versionKey);
     for (const part of parts) hmac.update(part);
     return hmac.digest('base64url').slice(0, 22);
+  }
+}
+
+/** Vault answered 401/403 to a call made with `token`: fetch() logs in again once before reporting `refusal`. */
+class TokenRefused extends Error {
+  constructor(
+    readonly token: CachedToken,
+    readonly refusal: KeymountError,
+  ) {
+    super(refusal.message);
   }
 }
 

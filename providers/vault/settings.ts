@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../src/provider/contract.js';
+import { invalidAllowPatternReason } from './path-policy.js';
 
 export const DEFAULT_AUDIENCE = 'vault';
 export const DEFAULT_REQUEST_TIMEOUT = '10s';
@@ -25,8 +26,28 @@ const mountPath = (defaultPath: string) =>
     .refine((path) => MOUNT_PATH.test(path), { message: 'must be a mount path such as "jwt" or "team-a/kubernetes" (no leading "/" or "auth/")' });
 const audience = z.string().min(1, 'must not be empty').default(DEFAULT_AUDIENCE);
 
-/** The driver's own identity serves every pod of the instance: the admin must say so explicitly. */
-const sharedIdentityAcknowledgement = z.boolean().optional();
+/**
+ * The driver's own identity serves every pod of the instance: the admin must
+ * say so explicitly and list what pods may read with it (vault-pki pods name
+ * no path, so a vault-pki instance takes the acknowledgement alone).
+ */
+const sharedIdentitySchema = z
+  .strictObject({
+    acknowledged: z.boolean({ error: 'must be true' }),
+    allow: z
+      .array(z.string().superRefine(checkAllowPattern), { error: 'must be a list of Vault path patterns such as "secret/data/shared/*"' })
+      .min(1, 'must list at least one Vault path pattern such as "secret/data/shared/*"')
+      .optional(),
+  })
+  .optional();
+
+/** The setting that replaced acknowledgeSharedIdentity; kept in the schema to say so. */
+const replacedAcknowledgement = z.unknown().optional();
+
+function checkAllowPattern(pattern: string, context: z.RefinementCtx): void {
+  const reason = invalidAllowPatternReason(pattern);
+  if (reason !== undefined) context.addIssue({ code: 'custom', message: `"${pattern.slice(0, 120)}" ${reason}` });
+}
 
 const podAuthSchemas = [
   z.strictObject({ type: z.literal('kubernetes'), mountPath: mountPath('kubernetes'), audience }),
@@ -38,7 +59,8 @@ const driverAuthSchemas = [
     type: z.literal('token'),
     /** Re-read at every login, so a token rotated on disk is picked up. */
     tokenFile: filePath,
-    acknowledgeSharedIdentity: sharedIdentityAcknowledgement,
+    sharedIdentity: sharedIdentitySchema,
+    acknowledgeSharedIdentity: replacedAcknowledgement,
   }),
   z.strictObject({
     type: z.literal('approle'),
@@ -46,7 +68,8 @@ const driverAuthSchemas = [
     roleId: z.string().min(1, 'must not be empty').optional(),
     roleIdFile: filePath.optional(),
     secretIdFile: filePath,
-    acknowledgeSharedIdentity: sharedIdentityAcknowledgement,
+    sharedIdentity: sharedIdentitySchema,
+    acknowledgeSharedIdentity: replacedAcknowledgement,
   }),
 ] as const;
 
@@ -55,13 +78,21 @@ export const vaultAuthSchema = z
     error: 'auth.type must be one of kubernetes, jwt, token, approle',
   })
   .superRefine((auth, context) => {
-    if ((auth.type === 'token' || auth.type === 'approle') && auth.acknowledgeSharedIdentity !== true) {
+    if (auth.type !== 'token' && auth.type !== 'approle') return;
+    if (auth.acknowledgeSharedIdentity !== undefined) {
       context.addIssue({
         code: 'custom',
         path: ['acknowledgeSharedIdentity'],
+        message: 'was replaced by sharedIdentity: {acknowledged: true, allow: [<Vault path patterns pods may read>]}',
+      });
+    }
+    if (auth.sharedIdentity?.acknowledged !== true) {
+      context.addIssue({
+        code: 'custom',
+        path: ['sharedIdentity', 'acknowledged'],
         message:
           `auth.type "${auth.type}" makes every pod that selects this instance read with the driver's own Vault identity ` +
-          '(pods no longer need a role of their own); set acknowledgeSharedIdentity: true to confirm that is intended',
+          '(pods no longer need a role of their own); set sharedIdentity: {acknowledged: true, allow: [...]} to confirm that is intended',
       });
     }
     if (auth.type === 'approle' && (auth.roleId === undefined) === (auth.roleIdFile === undefined)) {
@@ -86,12 +117,18 @@ export const vaultConnectionShape = {
   auth: vaultAuthSchema,
 };
 
-export const vaultSettingsSchema = z.strictObject(vaultConnectionShape).superRefine(checkConnection);
+const vaultSettingsObject = z.strictObject(vaultConnectionShape);
+
+export const vaultSettingsSchema = vaultSettingsObject
+  .superRefine(checkConnection)
+  .superRefine((settings, context) => {
+    checkAllowList(settings.auth, context, 'required');
+  });
 
 export type VaultAuthSettings = z.output<typeof vaultAuthSchema>;
 export type PodAuthSettings = Extract<VaultAuthSettings, { type: 'kubernetes' | 'jwt' }>;
-export type VaultConnectionSettings = Omit<z.output<typeof vaultSettingsSchema>, 'auth'>;
-export type VaultSettings = z.output<typeof vaultSettingsSchema>;
+export type VaultConnectionSettings = Omit<z.output<typeof vaultSettingsObject>, 'auth'>;
+export type VaultSettings = z.output<typeof vaultSettingsObject>;
 
 export function isPodAuth(auth: VaultAuthSettings): auth is PodAuthSettings {
   return auth.type === 'kubernetes' || auth.type === 'jwt';
@@ -113,6 +150,30 @@ export function checkConnection(settings: Omit<VaultConnectionSettings, 'request
   }
   if (settings.skipVerify && (settings.caFile !== undefined || settings.tlsServerName !== undefined)) {
     context.addIssue({ code: 'custom', path: ['skipVerify'], message: 'cannot be combined with caFile or tlsServerName (which verify the server)' });
+  }
+}
+
+/**
+ * A vault instance with the driver's identity must list what pods may read
+ * (`required`); a vault-pki instance signs with its own pkiMount and pkiRole
+ * only, so a list there would suggest a control that does not exist (`refused`).
+ */
+export function checkAllowList(auth: VaultAuthSettings, context: z.RefinementCtx, rule: 'required' | 'refused'): void {
+  if (isPodAuth(auth) || auth.sharedIdentity?.acknowledged !== true) return;
+  const allow = auth.sharedIdentity.allow;
+  if (rule === 'required' && allow === undefined) {
+    context.addIssue({
+      code: 'custom',
+      path: ['auth', 'sharedIdentity', 'allow'],
+      message: 'is required: the Vault path patterns pods of this instance may read with the driver\'s identity, such as ["secret/data/shared/*"]',
+    });
+  }
+  if (rule === 'refused' && allow !== undefined) {
+    context.addIssue({
+      code: 'custom',
+      path: ['auth', 'sharedIdentity', 'allow'],
+      message: 'does not apply to vault-pki: its pods reach only the instance\'s pkiMount and pkiRole; remove it',
+    });
   }
 }
 

@@ -109,6 +109,16 @@ export class TokenCache {
     return entry.expiresAt > before;
   }
 
+  /**
+   * Vault refused the token (revoked or expired out of band, or its policy
+   * changed): the next acquire() logs in afresh instead of reusing it. Volumes
+   * that used it keep it on record, so release() still revokes a pod's token.
+   */
+  invalidate(entry: CachedToken): void {
+    entry.expired();
+    if (this.current.get(entry.source.key) === entry) this.current.delete(entry.source.key);
+  }
+
   /** True when `volumeId` is the only volume that used the token. */
   isSoleUser(entry: CachedToken, volumeId: string): boolean {
     return entry.volumes.size === 1 && entry.volumes.has(volumeId);

@@ -5,6 +5,8 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { freePort, stopProcess } from './processes.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -40,12 +42,21 @@ export interface MotoServer {
    * calls (POST /moto-api/reset-auth); a large number switches it off again.
    */
   enforceIamAfter(unauthenticatedActions: number): Promise<void>;
+  /** Starts moto's request recorder (/moto-api/recorder) afresh: every later AWS call is kept, with its target and body. */
+  startRecording(): Promise<void>;
+  /** The calls recorded since startRecording(): the X-Amz-Target action ("secretsmanager.GetSecretValue") and the JSON body. */
+  recordedCalls(): Promise<RecordedCall[]>;
   /** Creates an IAM role with one inline policy (what moto checks once IAM enforcement is on); returns its ARN. */
   createRole(name: string, policy: unknown): Promise<string>;
   /** Secrets Manager and SSM clients with the dummy credentials, for seeding. */
   secretsManager(region?: string): SecretsManagerClient;
   ssm(region?: string): SSMClient;
   stop(): Promise<void>;
+}
+
+export interface RecordedCall {
+  readonly action: string;
+  readonly body: Record<string, unknown>;
 }
 
 /** Installs moto (once) and returns the moto_server executable. */
@@ -58,7 +69,12 @@ export async function startMoto(): Promise<MotoServer> {
   const executable = ensureMotoServer();
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(executable, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The recorder appends to this file (by default "moto_recording" in the current directory).
+  const recordingDir = mkdtempSync(join(tmpdir(), 'keymount-moto-'));
+  const child = spawn(executable, ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MOTO_RECORDER_FILEPATH: join(recordingDir, 'recording.jsonl') },
+  });
   const stderr: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     // Keep the tail only: moto logs one line per request.
@@ -76,6 +92,18 @@ export async function startMoto(): Promise<MotoServer> {
     endpoint,
     port,
     reset: () => post('/moto-api/reset'),
+    async startRecording() {
+      await post('/moto-api/recorder/reset-recording');
+      await post('/moto-api/recorder/start-recording');
+    },
+    async recordedCalls() {
+      const response = await fetch(`${endpoint}/moto-api/recorder/download-recording`);
+      const text = await response.text();
+      return text
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => parseRecordedCall(JSON.parse(line) as RecorderEntry));
+    },
     // moto reads the body as a bare number ("inf" switches enforcement off).
     enforceIamAfter: (count) => post('/moto-api/reset-auth', Number.isFinite(count) ? String(count) : 'inf'),
     async createRole(name, policy) {
@@ -98,8 +126,27 @@ export async function startMoto(): Promise<MotoServer> {
     async stop() {
       for (const client of clients) client.destroy();
       await stopProcess(child);
+      rmSync(recordingDir, { recursive: true, force: true });
     },
   };
+}
+
+interface RecorderEntry {
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+  readonly body_encoded?: boolean;
+}
+
+function parseRecordedCall(entry: RecorderEntry): RecordedCall {
+  const headers = Object.fromEntries(Object.entries(entry.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  const raw = entry.body_encoded === true ? Buffer.from(entry.body ?? '', 'base64').toString('utf8') : (entry.body ?? '');
+  let body: Record<string, unknown> = {};
+  try {
+    body = raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>);
+  } catch {
+    // Query-protocol services (STS) send form bodies: only the JSON ones matter here.
+  }
+  return { action: headers['x-amz-target'] ?? '', body };
 }
 
 async function waitUntilAnswering(endpoint: string, child: ChildProcess, stderr: readonly string[]): Promise<void> {

@@ -182,7 +182,7 @@ describe('aws attributes: refusals name what to fix', () => {
     const missing = await expectKeymountError(() => provider.parseAttributes({ objects: '- objectName: s' }, POD), 'INVALID_ARGUMENT');
     expect(missing.message).toContain('attribute "roleArn" is required');
     expect(await refused({ objects: '- objectName: s', roleArn: 'shop-web' })).toContain('is not an IAM role ARN');
-    const node = createAws({ ...SETTINGS, auth: { type: 'node' } }).provider;
+    const node = createAws({ ...SETTINGS, auth: { type: 'node', sharedIdentity: { acknowledged: true, allow: { secretsmanager: ['s'] } } } }).provider;
     const given = await expectKeymountError(() => node.parseAttributes({ objects: '- objectName: s', roleArn: ROLE_ARN }, POD), 'INVALID_ARGUMENT');
     expect(given.message).toContain("uses the node's credentials");
   });

@@ -36,7 +36,7 @@ class FakeFactory implements AwsClientFactory {
   }
 }
 
-const SETTINGS = { region: 'us-east-1', endpoint: { ssm: 'http://127.0.0.1:1' }, allowRegionOverride: false, auth: { type: 'node' as const } };
+const SETTINGS = { region: 'us-east-1', endpoint: { ssm: 'http://127.0.0.1:1' }, allowRegionOverride: false, auth: { type: 'node' as const, sharedIdentity: { acknowledged: true, allow: { ssmparameter: ['*'] } } } };
 
 function credentials(accessKeyId: string, clock: FakeClock, lifetimeMs = 3_600_000): { credentials: { accessKeyId: string; secretAccessKey: string; expiration: Date } } {
   return { credentials: { accessKeyId, secretAccessKey: 'x', expiration: new Date(clock.now().getTime() + lifetimeMs) } };

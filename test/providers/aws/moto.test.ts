@@ -295,7 +295,7 @@ describe('aws provider against moto: identity', () => {
   it("uses the node's credentials without any token when the instance says so", async () => {
     await createSecret('node-secret', 'from the node');
     const clients = new CountingClients({ nodeCredentials: MOTO_CREDENTIALS });
-    const { provider } = createAws({ region: 'us-east-1', endpoint: moto.endpoint, auth: { type: 'node' } }, { clients });
+    const { provider } = createAws({ region: 'us-east-1', endpoint: moto.endpoint, auth: { type: 'node', sharedIdentity: { acknowledged: true, allow: { secretsmanager: ['node-*'] } } } }, { clients });
     const files = filesOf(await fetchFiles(provider, { objects: '- objectName: node-secret' }, { jwt: null }));
     expect(files['node-secret']?.text).toBe('from the node');
     expect(clients.count('AssumeRoleWithWebIdentityCommand')).toBe(0);

@@ -53,7 +53,7 @@ describe.skipIf(!IS_ROOT)(`aws volumes against moto (${IS_ROOT ? 'real tmpfs' : 
     vi.stubEnv('AWS_ACCESS_KEY_ID', MOTO_CREDENTIALS.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', MOTO_CREDENTIALS.secretAccessKey);
     harness = await startHarness({
-      providers: { aws: awsInstance(moto), 'aws-node': awsInstance(moto, { auth: { type: 'node' } }) },
+      providers: { aws: awsInstance(moto), 'aws-node': awsInstance(moto, { auth: { type: 'node', sharedIdentity: { acknowledged: true, allow: { secretsmanager: ['shop/*'] } } } }) },
     });
   }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {

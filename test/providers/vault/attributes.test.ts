@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { KeymountError } from '../../../src/provider/contract.js';
 import { parseVaultAttributes } from '../../../providers/vault/attributes.js';
+import { AllowedPaths } from '../../../providers/vault/path-policy.js';
 import { MAX_OBJECTS } from '../../../providers/vault/objects.js';
 
 const POD = { instanceName: 'vault', usesPodIdentity: true };
@@ -132,7 +133,8 @@ describe('objects as pasted from a vault-csi-provider SecretProviderClass', () =
 describe('roleName and the parameters that moved to the instance', () => {
   it('needs a roleName with pod identity, and refuses one with the driver identity', () => {
     expect(() => parseVaultAttributes({ objects: '- {objectName: a, secretPath: s/a}' }, POD)).toThrow(/roleName is required/);
-    expect(parseVaultAttributes({ objects: '- {objectName: a, secretPath: s/a}' }, { instanceName: 'v', usesPodIdentity: false }).roleName).toBeUndefined();
+    const shared = { instanceName: 'v', usesPodIdentity: false, allowedPaths: new AllowedPaths(['s/*']) };
+    expect(parseVaultAttributes({ objects: '- {objectName: a, secretPath: s/a}' }, shared).roleName).toBeUndefined();
     expect(invalid('- {objectName: a, secretPath: s/a}', {}, { instanceName: 'v', usesPodIdentity: false })).toContain("driver's own Vault identity");
     expect(() => parseVaultAttributes({ roleName: 'app' }, POD)).toThrow(/"objects" is required/);
   });

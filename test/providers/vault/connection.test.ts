@@ -11,6 +11,9 @@ import { BUILT_IN_PROVIDER_TYPES } from '../../../src/provider/built-in.js';
 import { startOpenBao, writePolicy, type OpenBao } from '../../helpers/openbao.js';
 import { createProvider, fetchRequest, filesOf, objects, recordingEnvironment, rejection } from './helpers.js';
 
+/** What the driver's identity may read in these tests: the secrets they seed. */
+const SHARED_IDENTITY = { acknowledged: true, allow: ['secret/data/*', 'kv/data/*'] };
+
 let dir: string;
 const file = (name: string, contents: string): string => {
   const path = join(dir, name);
@@ -57,18 +60,18 @@ describe('settings', () => {
 
   it("makes the admin acknowledge the driver's shared identity for token and approle", async () => {
     const tokenFile = file('token', 'hvs.test');
-    expect(await startupError({ address: 'https://v', auth: { type: 'token', tokenFile } })).toContain('acknowledgeSharedIdentity: true');
-    expect(await startupError({ address: 'https://v', auth: { type: 'approle', secretIdFile: tokenFile, acknowledgeSharedIdentity: true } })).toContain(
+    expect(await startupError({ address: 'https://v', auth: { type: 'token', tokenFile } })).toContain('sharedIdentity: {acknowledged: true, allow: [...]}');
+    expect(await startupError({ address: 'https://v', auth: { type: 'approle', secretIdFile: tokenFile, sharedIdentity: SHARED_IDENTITY } })).toContain(
       'exactly one of roleId and roleIdFile',
     );
   });
 
   it('refuses unreadable TLS and credential files at start-up', async () => {
     expect(await startupError({ address: 'https://v', caFile: join(dir, 'missing.pem'), auth: { type: 'jwt' } })).toContain('caFile: cannot read');
-    expect(await startupError({ address: 'https://v', auth: { type: 'token', tokenFile: join(dir, 'nope'), acknowledgeSharedIdentity: true } })).toContain(
+    expect(await startupError({ address: 'https://v', auth: { type: 'token', tokenFile: join(dir, 'nope'), sharedIdentity: SHARED_IDENTITY } })).toContain(
       'auth.tokenFile',
     );
-    expect(await startupError({ address: 'https://v', auth: { type: 'token', tokenFile: file('empty', '\n'), acknowledgeSharedIdentity: true } })).toContain(
+    expect(await startupError({ address: 'https://v', auth: { type: 'token', tokenFile: file('empty', '\n'), sharedIdentity: SHARED_IDENTITY } })).toContain(
       'is empty',
     );
   });
@@ -101,7 +104,7 @@ describe('against an OpenBao with TLS and a namespace', () => {
       await provider.close?.();
     }
   };
-  const tokenAuth = () => ({ type: 'token', tokenFile: file('reader-token', `${readerToken}\n`), acknowledgeSharedIdentity: true });
+  const tokenAuth = () => ({ type: 'token', tokenFile: file('reader-token', `${readerToken}\n`), sharedIdentity: SHARED_IDENTITY });
 
   it('verifies the server with caFile and reads with the driver token', async () => {
     const { files } = await readUser({ address: bao.address, caFile: bao.caFile, auth: tokenAuth() });
@@ -140,7 +143,7 @@ describe('against an OpenBao with TLS and a namespace', () => {
       address: bao.address,
       caFile: bao.caFile,
       namespace: 'team-a',
-      auth: { type: 'token', tokenFile: file('team-token', token), acknowledgeSharedIdentity: true },
+      auth: { type: 'token', tokenFile: file('team-token', token), sharedIdentity: SHARED_IDENTITY },
     };
     expect((await readUser(settings, 'kv/app')).files).toEqual({ user: 'team-a-user' });
   });
@@ -153,7 +156,7 @@ describe('against an OpenBao with TLS and a namespace', () => {
     const settings = {
       address: bao.address,
       caFile: bao.caFile,
-      auth: { type: 'approle', roleId, secretIdFile: file('secret-id', secretId), acknowledgeSharedIdentity: true },
+      auth: { type: 'approle', roleId, secretIdFile: file('secret-id', secretId), sharedIdentity: SHARED_IDENTITY },
     };
     const { env, calls } = recordingEnvironment();
     const { provider } = await createProvider(settings, env);

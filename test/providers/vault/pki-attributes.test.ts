@@ -58,8 +58,12 @@ describe('vault-pki settings', () => {
     expect(message).toContain('trustDomain: must be a SPIFFE trust domain');
     expect(message).toContain('address: must be an http:// or https:// URL');
     expect(await settingsError({ ...connection, pkiRole: 'web', auth: { type: 'token', tokenFile: '/nonexistent' } })).toContain(
-      'acknowledgeSharedIdentity',
+      'auth.sharedIdentity.acknowledged',
     );
+    // vault-pki pods name no path: an allow-list would suggest a control that does not exist.
+    expect(
+      await settingsError({ ...connection, pkiRole: 'web', auth: { type: 'token', tokenFile: '/nonexistent', sharedIdentity: { acknowledged: true, allow: ['pki/*'] } } }),
+    ).toContain('auth.sharedIdentity.allow: does not apply to vault-pki');
   });
 
   it('accepts a minimal instance (pkiMount defaults to "pki")', async () => {
@@ -94,7 +98,7 @@ describe('vault-pki attributes', () => {
       const shared = await createPkiProvider({
         address: 'http://127.0.0.1:1',
         pkiRole: 'web',
-        auth: { type: 'token', tokenFile: join(dir, 'token'), acknowledgeSharedIdentity: true },
+        auth: { type: 'token', tokenFile: join(dir, 'token'), sharedIdentity: { acknowledged: true } },
       });
       expect(shared.provider.parseAttributes({ 'dns-names': 'a.shop.svc' }, identity).roleName).toBeUndefined();
       const error = parseError(() => shared.provider.parseAttributes({ roleName: 'pki', 'dns-names': 'a.shop.svc' }, identity));
