@@ -133,8 +133,8 @@ describe.skipIf(!IS_ROOT)(`CPU starvation (${IS_ROOT ? 'real tmpfs' : ROOT_REASO
         ),
       ),
     );
-    // The storm is under way once its first volumes are published and renewing.
-    await Promise.race([Promise.all(stormPublishes), sleep(3_000)]);
+    // The storm is under way once its first volume is published (and renewing every second), and the others are queued.
+    await Promise.race(stormPublishes);
     const issuedBefore = issuedInNamespace('storm');
     const victimDuring = victimPublishesFor(STORM_WINDOW_MS);
     const probesDuring = await probeUntil(victimDuring);
@@ -159,7 +159,7 @@ describe.skipIf(!IS_ROOT)(`CPU starvation (${IS_ROOT ? 'real tmpfs' : ROOT_REASO
     };
     console.log(`cpu-starvation: ${JSON.stringify(report)}`);
 
-    // The storm really ran (on a slow machine its first keys may take longer than the window, so all of it counts).
+    // The storm really ran.
     expect(stormIssued, JSON.stringify(report)).toBeGreaterThan(0);
     // Every publish of the other tenant succeeded in time, and none took far longer than on a quiet node.
     expect(publishesDuring.map((sample) => sample.code), JSON.stringify(report)).toEqual(publishesDuring.map(() => status.OK));
