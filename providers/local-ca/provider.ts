@@ -82,7 +82,7 @@ export class LocalCaProvider implements Provider<LocalCaAttributes> {
     const issuedAt = this.instance.deps.clock.now();
     const validity = this.validityWindow(issuedAt, attributes.durationMs);
     // Key generation and signing wait for this tenant's turn in the node-wide queues.
-    const work = { tenant: request.pod.namespace, signal };
+    const work = { tenant: request.pod.namespace, signal, urgent: request.previousVersions[CERTIFICATE_VERSION_KEY] === undefined };
     const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey, work);
     signal.throwIfAborted();
     const issued = await certificateWork.signing.run(work, () =>

@@ -92,7 +92,7 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
       return limited;
     }
     // Key generation and CSR signing wait for this tenant's turn in the node-wide queues.
-    const work = { tenant: request.pod.namespace, signal };
+    const work = { tenant: request.pod.namespace, signal, urgent: request.previousVersions[CERTIFICATE_VERSION_KEY] === undefined };
     const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey, work);
     const csr = await certificateWork.signing.run(work, () => createCsr({ ...attributes, isCA: false, keyUsages: NO_USAGES }, keyPair));
     const token = await this.vault.tokens.acquire(source, volumeId, signal);

@@ -16,6 +16,8 @@ import { availableParallelism } from 'node:os';
 export interface WorkContext {
   /** The pod's namespace. */
   readonly tenant: string;
+  /** A first publish (a pod waits to start) goes before the same tenant's renewals, which still hold a certificate. */
+  readonly urgent?: boolean;
   /** A job still waiting when this aborts is dropped (a running one finishes; its thread cannot be stopped). */
   readonly signal?: AbortSignal;
 }
@@ -23,6 +25,8 @@ export interface WorkContext {
 type Job = () => void;
 
 interface TenantState {
+  /** Urgent jobs first, each group first come first served. */
+  readonly urgent: Job[];
   readonly waiting: Job[];
   running: number;
   /** When a job of this tenant last started (a counter): the longest-unserved tenant goes first. */
@@ -32,7 +36,8 @@ interface TenantState {
 /**
  * Runs at most `concurrency` jobs at once. The next job comes from the
  * tenant with the fewest running jobs, and among those the one served
- * longest ago; within a tenant, first come first served.
+ * longest ago; within a tenant, urgent jobs first, then first come first
+ * served.
  */
 export class FairWorkQueue {
   private running = 0;
@@ -52,7 +57,7 @@ export class FairWorkQueue {
   /** Jobs waiting for a turn, over all tenants. */
   get queued(): number {
     let count = 0;
-    for (const state of this.tenants.values()) count += state.waiting.length;
+    for (const state of this.tenants.values()) count += state.urgent.length + state.waiting.length;
     return count;
   }
 
@@ -61,10 +66,11 @@ export class FairWorkQueue {
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     return new Promise<T>((resolve, reject) => {
       const state = this.stateOf(tenant);
+      const line = context.urgent === true ? state.urgent : state.waiting;
       const onAbort = (): void => {
-        const index = state.waiting.indexOf(job);
+        const index = line.indexOf(job);
         if (index < 0) return;
-        state.waiting.splice(index, 1);
+        line.splice(index, 1);
         this.dropIfIdle(tenant, state);
         if (signal !== undefined) reject(abortReason(signal));
       };
@@ -84,7 +90,7 @@ export class FairWorkQueue {
         });
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      state.waiting.push(job);
+      line.push(job);
       this.startNext();
     });
   }
@@ -92,26 +98,26 @@ export class FairWorkQueue {
   private stateOf(tenant: string): TenantState {
     let state = this.tenants.get(tenant);
     if (state === undefined) {
-      state = { waiting: [], running: 0, lastStarted: -1 };
+      state = { urgent: [], waiting: [], running: 0, lastStarted: -1 };
       this.tenants.set(tenant, state);
     }
     return state;
   }
 
   private dropIfIdle(tenant: string, state: TenantState): void {
-    if (state.running === 0 && state.waiting.length === 0) this.tenants.delete(tenant);
+    if (state.running === 0 && state.urgent.length === 0 && state.waiting.length === 0) this.tenants.delete(tenant);
   }
 
   private startNext(): void {
     while (this.running < this.concurrency) {
       let chosen: TenantState | undefined;
       for (const state of this.tenants.values()) {
-        if (state.waiting.length === 0) continue;
+        if (state.urgent.length === 0 && state.waiting.length === 0) continue;
         if (chosen === undefined || state.running < chosen.running || (state.running === chosen.running && state.lastStarted < chosen.lastStarted)) {
           chosen = state;
         }
       }
-      const job = chosen?.waiting.shift();
+      const job = chosen?.urgent.shift() ?? chosen?.waiting.shift();
       if (chosen === undefined || job === undefined) return;
       this.running++;
       chosen.running++;

@@ -90,6 +90,26 @@ describe('FairWorkQueue', () => {
     expect(order).toEqual(['a1', 'b1', 'c1', 'a2', 'b2', 'a3']);
   });
 
+  it("runs a tenant's urgent jobs (first publishes) before its renewals", async () => {
+    const queue = new FairWorkQueue(1);
+    const order: string[] = [];
+    const blocker = gate();
+    const first = queue.run({ tenant: 'a' }, () => blocker.promise);
+    const record = (name: string) => (): Promise<void> => {
+      order.push(name);
+      return Promise.resolve();
+    };
+    const jobs = [
+      queue.run({ tenant: 'a' }, record('renewal-1')),
+      queue.run({ tenant: 'a' }, record('renewal-2')),
+      queue.run({ tenant: 'a', urgent: true }, record('publish-1')),
+      queue.run({ tenant: 'a', urgent: true }, record('publish-2')),
+    ];
+    blocker.release();
+    await Promise.all([first, ...jobs]);
+    expect(order).toEqual(['publish-1', 'publish-2', 'renewal-1', 'renewal-2']);
+  });
+
   it('drops a waiting job whose signal aborts, and never runs it', async () => {
     const queue = new FairWorkQueue(1);
     const blocker = gate();
