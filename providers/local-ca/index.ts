@@ -21,7 +21,7 @@ export const localCaProviderType: ProviderType = {
     const parsedSettings = parseSettings(instanceName, settings);
     const policy = compilePolicy(instanceName, parsedSettings);
     const ca = await obtainCertificateAuthority(instanceName, parsedSettings, deps);
-    return new LocalCaProvider({ instanceName, policy, ca, deps });
+    return new LocalCaProvider({ instanceName, policy, ca, deps, maxIssuancesPerMinute: parsedSettings.maxIssuancesPerMinute });
   },
 };
 

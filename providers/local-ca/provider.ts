@@ -15,10 +15,13 @@ import {
 import {
   CERTIFICATE_ATTRIBUTE_KEYS,
   CERTIFICATE_VERSION_KEY,
+  IssuanceLimiter,
   IssuedCertificates,
   KeyStore,
   ONE_MINUTE_MS,
   certificateFiles,
+  certificateWork,
+  checkIssuanceRate,
   pkcs12Password,
   renewalTime,
   wholeSeconds,
@@ -38,6 +41,8 @@ export interface LocalCaInstance {
   readonly policy: CertificatePolicy;
   readonly ca: CertificateAuthority;
   readonly deps: ProviderDependencies;
+  /** Per volume (the maxIssuancesPerMinute setting). */
+  readonly maxIssuancesPerMinute: number;
 }
 
 export class LocalCaProvider implements Provider<LocalCaAttributes> {
@@ -46,9 +51,11 @@ export class LocalCaProvider implements Provider<LocalCaAttributes> {
   /** Per volume: the key kept for reuse-private-key, and the certificate issued last. */
   private readonly keys = new KeyStore();
   private readonly issued: IssuedCertificates;
+  private readonly limiter: IssuanceLimiter;
 
   constructor(private readonly instance: LocalCaInstance) {
     this.issued = new IssuedCertificates(instance.deps.clock);
+    this.limiter = new IssuanceLimiter(instance.maxIssuancesPerMinute, instance.deps.clock);
   }
 
   parseAttributes(attributes: Readonly<Record<string, string>>, pod: PodIdentity): LocalCaAttributes {
@@ -63,15 +70,28 @@ export class LocalCaProvider implements Provider<LocalCaAttributes> {
     if (unchanged !== undefined) return unchanged;
     const { attributes, volumeId } = request;
     const password = pkcs12Password(attributes, request.secrets);
+    const limited = checkIssuanceRate(this.limiter, request, {
+      instance: `local-ca instance "${this.instance.instanceName}"`,
+      setting: 'maxIssuancesPerMinute',
+      maxPerMinute: this.instance.maxIssuancesPerMinute,
+    });
+    if (limited !== undefined) {
+      this.logDeferred(request, limited.refreshAt);
+      return limited;
+    }
     const issuedAt = this.instance.deps.clock.now();
     const validity = this.validityWindow(issuedAt, attributes.durationMs);
-    const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey);
+    // Key generation and signing wait for this tenant's turn in the node-wide queues.
+    const work = { tenant: request.pod.namespace, signal, urgent: request.previousVersions[CERTIFICATE_VERSION_KEY] === undefined };
+    const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey, work);
     signal.throwIfAborted();
-    const issued = await issueLeafCertificate(this.instance.ca, { ...attributes, ...validity, publicKeyDer: keyPair.publicKeyDer });
+    const issued = await certificateWork.signing.run(work, () =>
+      issueLeafCertificate(this.instance.ca, { ...attributes, ...validity, publicKeyDer: keyPair.publicKeyDer }),
+    );
     const { ca } = this.instance;
     // An intermediate CA travels with the leaf so that clients trusting only the root can build the chain.
     const chainPem = ca.selfSigned ? issued.pem : issued.pem + ca.certificatePem;
-    const files = await certificateFiles(attributes, { chainPem, caPem: ca.certificatePem, keyPair }, password);
+    const files = await certificateFiles(attributes, { chainPem, caPem: ca.certificatePem, keyPair }, password, work);
     const refreshAt = renewalTime({ issuedAt, notAfter: validity.notAfter }, attributes.renewBeforeMs);
     this.issued.remember(volumeId, issued.serialNumber, refreshAt);
     this.logIssued(issued, attributes, request.pod, refreshAt);
@@ -96,6 +116,20 @@ export class LocalCaProvider implements Provider<LocalCaAttributes> {
       );
     }
     return { notBefore: wholeSeconds(now - CLOCK_SKEW_ALLOWANCE_MS), notAfter };
+  }
+
+  private logDeferred(request: FetchRequest<LocalCaAttributes>, retryAt: Date | undefined): void {
+    this.instance.deps.logger.warn(
+      {
+        instance: this.instance.instanceName,
+        namespace: request.pod.namespace,
+        pod: request.pod.name,
+        volumeId: request.volumeId,
+        maxIssuancesPerMinute: this.instance.maxIssuancesPerMinute,
+        retryAt: retryAt?.toISOString(),
+      },
+      'local-ca: renewal deferred, the volume reached the instance\'s maxIssuancesPerMinute; it keeps its current certificate until then',
+    );
   }
 
   /** Names and dates only: key material never reaches the log. */

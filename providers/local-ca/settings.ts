@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../src/provider/contract.js';
-import { DEFAULT_KEY_USAGES, ONE_MINUTE_MS } from '../x509-common/index.js';
+import { DEFAULT_KEY_USAGES, DEFAULT_MAX_ISSUANCES_PER_MINUTE, MAX_ISSUANCES_PER_MINUTE_RANGE, ONE_MINUTE_MS } from '../x509-common/index.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const DEFAULT_MAX_DURATION = '24h';
@@ -86,6 +86,13 @@ const settingsSchema = z
         message: 'must be a SPIFFE trust domain (lower-case letters, digits, ".", "-", "_")',
       }),
     policy: policySchema.prefault({}),
+    /** Per volume: a pod asking for renewals every second gets this many a minute (see x509-common/issuance-limit.ts). */
+    maxIssuancesPerMinute: z
+      .number()
+      .int('must be a whole number')
+      .min(MAX_ISSUANCES_PER_MINUTE_RANGE.min)
+      .max(MAX_ISSUANCES_PER_MINUTE_RANGE.max)
+      .default(DEFAULT_MAX_ISSUANCES_PER_MINUTE),
   })
   .refine((settings) => (settings.caCertFile === undefined) === (settings.caKeyFile === undefined), {
     message: 'caCertFile and caKeyFile must be set together (or both left out for a generated development CA)',

@@ -18,9 +18,12 @@ import {
 } from '../../src/provider/contract.js';
 import {
   CERTIFICATE_VERSION_KEY,
+  IssuanceLimiter,
   IssuedCertificates,
   KeyStore,
   certificateFiles,
+  certificateWork,
+  checkIssuanceRate,
   createCsr,
   pkcs12Password,
   renewalTime,
@@ -43,14 +46,16 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
   /** Per volume: the key kept for reuse-private-key, and the certificate issued last. */
   private readonly keys = new KeyStore();
   private readonly issued: IssuedCertificates;
+  private readonly limiter: IssuanceLimiter;
 
   constructor(
     private readonly instanceName: string,
-    private readonly settings: Pick<VaultPkiSettings, 'pkiMount' | 'pkiRole' | 'trustDomain' | 'minDuration'>,
+    private readonly settings: Pick<VaultPkiSettings, 'pkiMount' | 'pkiRole' | 'trustDomain' | 'minDuration' | 'maxIssuancesPerMinute'>,
     private readonly vault: VaultConnection,
     private readonly deps: ProviderDependencies,
   ) {
     this.issued = new IssuedCertificates(deps.clock);
+    this.limiter = new IssuanceLimiter(settings.maxIssuancesPerMinute, deps.clock);
   }
 
   parseAttributes(attributes: Readonly<Record<string, string>>, pod: PodIdentity): VaultPkiAttributes {
@@ -76,8 +81,22 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
     // Both fail fast, before a key is made or Vault is asked: a missing keystore secret, a missing token audience.
     const password = pkcs12Password(attributes, request.secrets);
     const source = this.vault.authenticator.sourceFor({ pod: request.pod, tokens: request.tokens, roleName: attributes.roleName });
-    const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey);
-    const csr = await createCsr({ ...attributes, isCA: false, keyUsages: NO_USAGES }, keyPair);
+    const limited = checkIssuanceRate(this.limiter, request, {
+      instance: `vault-pki instance "${this.instanceName}"`,
+      setting: 'maxIssuancesPerMinute',
+      maxPerMinute: this.settings.maxIssuancesPerMinute,
+    });
+    if (limited !== undefined) {
+      this.deps.logger.warn(
+        { instance: this.instanceName, namespace: request.pod.namespace, pod: request.pod.name, volumeId, retryAt: limited.refreshAt?.toISOString() },
+        'vault-pki: renewal deferred, the volume reached the instance\'s maxIssuancesPerMinute; it keeps its current certificate until then',
+      );
+      return limited;
+    }
+    // Key generation and CSR signing wait for this tenant's turn in the node-wide queues.
+    const work = { tenant: request.pod.namespace, signal, urgent: request.previousVersions[CERTIFICATE_VERSION_KEY] === undefined };
+    const keyPair = await this.keys.keyFor(volumeId, attributes.key, attributes.reusePrivateKey, work);
+    const csr = await certificateWork.signing.run(work, () => createCsr({ ...attributes, isCA: false, keyUsages: NO_USAGES }, keyPair));
     const issuedAt = this.deps.clock.now();
     const sign = async (token: CachedToken): Promise<SignedCertificate> =>
       signCsr(
@@ -113,7 +132,7 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
     }
     // A fetch the core stopped waiting for must not leave a remembered serial nobody holds.
     signal.throwIfAborted();
-    const files = await certificateFiles(attributes, { chainPem: signed.chainPem, caPem: signed.caPem, keyPair }, password);
+    const files = await certificateFiles(attributes, { chainPem: signed.chainPem, caPem: signed.caPem, keyPair }, password, work);
     const refreshAt = renewalTime({ issuedAt, notAfter: signed.notAfter }, attributes.renewBeforeMs);
     this.issued.remember(volumeId, signed.serialNumber, refreshAt);
     this.logIssued(signed, attributes, request.pod, refreshAt, keyPair);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../../src/provider/contract.js';
+import { DEFAULT_MAX_ISSUANCES_PER_MINUTE, MAX_ISSUANCES_PER_MINUTE_RANGE } from '../x509-common/index.js';
 import { MOUNT_PATH, checkAllowList, checkConnection, describeSettingsIssues, invalidVaultSettings, vaultConnectionShape } from './settings.js';
 
 export const DEFAULT_PKI_MOUNT = 'pki';
@@ -43,6 +44,13 @@ export const vaultPkiSettingsSchema = z
       .refine((text) => (parseDuration(text) ?? 0) >= SHORTEST_MIN_DURATION_MS, {
         message: 'must be a Go-style duration of at least 2s, such as "1h" or "10m"',
       }),
+    /** Per volume: a pod asking for renewals every second gets this many a minute (see x509-common/issuance-limit.ts). */
+    maxIssuancesPerMinute: z
+      .number()
+      .int('must be a whole number')
+      .min(MAX_ISSUANCES_PER_MINUTE_RANGE.min)
+      .max(MAX_ISSUANCES_PER_MINUTE_RANGE.max)
+      .default(DEFAULT_MAX_ISSUANCES_PER_MINUTE),
   })
   .superRefine(checkConnection)
   .superRefine((settings, context) => {

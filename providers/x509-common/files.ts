@@ -9,6 +9,7 @@ import { PKCS12_PASSWORD_SECRET_KEY } from './attribute-names.js';
 import type { CertificateAttributes } from './attributes.js';
 import { encodePrivateKeyPem, type NodeKeyPair } from './keys.js';
 import { encodePkcs12 } from './pkcs12/pfx.js';
+import { certificateWork, type WorkContext } from './work-pool.js';
 
 /** The alias of the key entry in the PKCS#12 keystore. */
 export const PKCS12_KEY_ALIAS = 'certificate';
@@ -47,6 +48,7 @@ export async function certificateFiles(
   attributes: Pick<CertificateAttributes, 'fileNames' | 'keyEncoding' | 'pkcs12'>,
   material: IssuedMaterial,
   password: Sensitive<string> | undefined,
+  work: WorkContext = { tenant: '' },
 ): Promise<ProviderFile[]> {
   const { fileNames, pkcs12 } = attributes;
   const files: ProviderFile[] = [
@@ -56,14 +58,17 @@ export async function certificateFiles(
   ];
   if (pkcs12 === undefined) return files;
   if (password === undefined) throw new Error('certificateFiles: a PKCS#12 keystore needs pkcs12Password() first');
-  const keystore = await encodePkcs12(
-    {
-      privateKey: material.keyPair.privateKey,
-      certificates: uniqueCertificates(material.chainPem + material.caPem),
-      friendlyName: PKCS12_KEY_ALIAS,
-    },
-    password.reveal(),
-    pkcs12.legacy ? 'legacy' : 'modern',
+  // Key derivation (partly in JavaScript) and encryption: the tenant's turn in the signing queue.
+  const keystore = await certificateWork.signing.run(work, () =>
+    encodePkcs12(
+      {
+        privateKey: material.keyPair.privateKey,
+        certificates: uniqueCertificates(material.chainPem + material.caPem),
+        friendlyName: PKCS12_KEY_ALIAS,
+      },
+      password.reveal(),
+      pkcs12.legacy ? 'legacy' : 'modern',
+    ),
   );
   return [...files, { path: pkcs12.fileName, contents: keystore }];
 }

@@ -9,8 +9,11 @@
  *   const unchanged = issued.unchanged(request);            // a republish before renewal is due
  *   if (unchanged) return unchanged;
  *   const password = pkcs12Password(attributes, request.secrets); // before issuing: fails fast
- *   const keyPair = await keys.keyFor(request.volumeId, attributes.key, attributes.reusePrivateKey);
- *   … sign (createCsr(attributes, keyPair) for a remote CA) …
+ *   const limited = checkIssuanceRate(limiter, request, limit);  // a renewal deferred, or RESOURCE_EXHAUSTED
+ *   if (limited) return limited;
+ *   const work = { tenant: request.pod.namespace, signal };
+ *   const keyPair = await keys.keyFor(request.volumeId, attributes.key, attributes.reusePrivateKey, work);
+ *   … sign in certificateWork.signing.run(work, …) (createCsr(attributes, keyPair) for a remote CA) …
  *   const refreshAt = renewalTime({ issuedAt, notAfter }, attributes.renewBeforeMs);
  *   issued.remember(request.volumeId, serialNumber, refreshAt);
  *   return { files: await certificateFiles(attributes, material, password),
@@ -59,6 +62,16 @@ export { importSigningKey, signingParametersFor, type SignatureAlgorithm, type S
 // The volume's files and renewal.
 export { PKCS12_KEY_ALIAS, certificateFiles, pkcs12Password, type IssuedMaterial } from './files.js';
 export { CERTIFICATE_VERSION_KEY, IssuedCertificates, renewalTime, type Validity } from './renewal.js';
+
+// Bounding the CPU one tenant can take: fair queues for the heavy work, a per-volume issuance rate.
+export { FairWorkQueue, certificateWork, type WorkContext } from './work-pool.js';
+export {
+  DEFAULT_MAX_ISSUANCES_PER_MINUTE,
+  IssuanceLimiter,
+  MAX_ISSUANCES_PER_MINUTE_RANGE,
+  checkIssuanceRate,
+  type LimitDescription,
+} from './issuance-limit.js';
 
 // Building blocks for a provider's own policy and CA handling.
 export { ONE_MINUTE_MS, wholeSeconds } from './duration.js';

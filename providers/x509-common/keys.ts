@@ -1,10 +1,13 @@
 /**
- * Key pairs for pods, generated on the node with node:crypto (RSA generation
- * runs on libuv's thread pool, so it does not block the event loop), and the
- * per-volume memory that `reuse-private-key` needs.
+ * Key pairs for pods, generated on the node with node:crypto (on libuv's
+ * thread pool, so it does not block the event loop; the volumes' keys take
+ * turns through the bounded, fair queues of work-pool.ts so that one tenant
+ * cannot fill that pool), and the per-volume memory that `reuse-private-key`
+ * needs.
  */
 import { generateKeyPair as generateNodeKeyPair, type KeyObject } from 'node:crypto';
 import type { KeyEncoding, KeySpec } from './key-spec.js';
+import { certificateWork, type WorkContext } from './work-pool.js';
 
 export interface NodeKeyPair {
   readonly spec: KeySpec;
@@ -15,6 +18,7 @@ export interface NodeKeyPair {
   readonly publicKeyDer: Buffer;
 }
 
+/** A key pair generated at once, outside any queue (for tests and tools; volumes use KeyStore). */
 export async function generateKeyPair(spec: KeySpec): Promise<NodeKeyPair> {
   const { publicKey, privateKey } = await generateKeyObjects(spec);
   return { spec, publicKey, privateKey, publicKeyDer: publicKey.export({ format: 'der', type: 'spki' }) };
@@ -51,6 +55,9 @@ export function encodePrivateKeyPem(privateKey: KeyObject, encoding: KeyEncoding
   return typeof pem === 'string' ? Buffer.from(pem) : pem;
 }
 
+/** Work nobody named a tenant for (tests, tools) shares one turn. */
+const UNATTRIBUTED: WorkContext = { tenant: '' };
+
 function sameSpec(a: KeySpec, b: KeySpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -63,11 +70,16 @@ function sameSpec(a: KeySpec, b: KeySpec): boolean {
 export class KeyStore {
   private readonly keys = new Map<string, NodeKeyPair>();
 
-  /** The volume's remembered key when `reuse` is set (and its spec still fits), else a new one. */
-  async keyFor(volumeId: string, spec: KeySpec, reuse: boolean): Promise<NodeKeyPair> {
+  /**
+   * The volume's remembered key when `reuse` is set (and its spec still fits),
+   * else a new one, generated when the tenant's turn comes.
+   */
+  async keyFor(volumeId: string, spec: KeySpec, reuse: boolean, work: WorkContext = UNATTRIBUTED): Promise<NodeKeyPair> {
     const remembered = this.keys.get(volumeId);
     if (reuse && remembered !== undefined && sameSpec(remembered.spec, spec)) return remembered;
-    const keyPair = await generateKeyPair(spec);
+    // RSA costs a core for up to seconds; EC and Ed25519 keys take a millisecond and do not wait behind it.
+    const queue = spec.algorithm === 'RSA' ? certificateWork.keyGeneration : certificateWork.signing;
+    const keyPair = await queue.run(work, () => generateKeyPair(spec));
     if (reuse) this.keys.set(volumeId, keyPair);
     else this.keys.delete(volumeId);
     return keyPair;

@@ -43,6 +43,14 @@ describe('vault-pki settings', () => {
     expect(await settingsError(connection)).toBe('vault-pki instance "certs": invalid settings: pkiRole: is required');
   });
 
+  it('refuses a maxIssuancesPerMinute outside 1 to 600, naming the setting', async () => {
+    for (const value of [0, 2.5, 601, '4']) {
+      expect(await settingsError({ ...connection, pkiRole: 'web', maxIssuancesPerMinute: value })).toContain(
+        'vault-pki instance "certs": invalid settings: maxIssuancesPerMinute: ',
+      );
+    }
+  });
+
   it('takes the vault connection and auth settings, and refuses unknown or malformed ones', async () => {
     const message = await settingsError({
       ...connection,

@@ -227,6 +227,28 @@ describe('renewal and release', () => {
     expect(renewed.versions.certificate).not.toBe(other.versions.certificate);
   });
 
+  it('defers a renewal past maxIssuancesPerMinute without asking Vault, and refuses a new volume with RESOURCE_EXHAUSTED', async () => {
+    const clock = new FakeClock(new Date());
+    const recording = recordingEnvironment();
+    const { provider } = await createPkiProvider(settings({ maxIssuancesPerMinute: 1 }), { clock, env: recording.env });
+    const volume = { volumeId: 'csi-rate', pod: pod() };
+    const attributes = { 'dns-names': 'rate.shop.svc', duration: '1h', 'renew-before': '59m59s' };
+    const first = asResult(await fetchWith(provider, attributes, volume));
+    const signs = (): number => recording.calls.filter((call) => call === 'POST pki/sign/web').length;
+    expect(signs()).toBe(1);
+    clock.advance(1_000);
+    const deferred = await fetchWith(provider, attributes, { ...volume, previousVersions: first.versions });
+    expect(deferred).toEqual({ unchanged: true, refreshAt: new Date(clock.now().getTime() + 59_000) });
+    expect(signs()).toBe(1);
+    await expect(fetchWith(provider, attributes, volume)).rejects.toMatchObject({
+      code: 'RESOURCE_EXHAUSTED',
+      message: expect.stringContaining('vault-pki instance "') as unknown,
+    });
+    clock.advance(59_000);
+    const renewed = asResult(await fetchWith(provider, attributes, { ...volume, previousVersions: first.versions }));
+    expect(renewed.versions.certificate).not.toBe(first.versions.certificate);
+  });
+
   it('keeps the key across renewals with reuse-private-key; release forgets it and revokes the pod\'s Vault token', async () => {
     const recording = recordingEnvironment();
     const { provider } = await createPkiProvider(settings(), { env: recording.env });
