@@ -72,6 +72,8 @@ type RefreshTrigger = 'republish' | 'timer';
 export class VolumeManager {
   private readonly locks = new OperationLocks();
   private readonly live = new Map<string, LiveVolume>();
+  /** Refreshes started by a timer and still running, so an unpublish can cancel them. */
+  private readonly timerRefreshes = new Map<string, AbortController>();
   private readonly timers: RefreshTimers;
 
   constructor(private readonly deps: VolumeManagerDependencies) {
@@ -99,6 +101,9 @@ export class VolumeManager {
   }
 
   async unpublish(request: UnpublishRequest): Promise<void> {
+    // A renewal still waiting for its provider (a queued key generation) would hold the volume until it ends:
+    // cancel it, so the kubelet's retry of this unpublish finds the volume free.
+    this.timerRefreshes.get(request.volumeId)?.abort();
     await this.locks.run(request.volumeId, async () => {
       this.timers.cancel(request.volumeId);
       const record = await this.deps.state.get(request.volumeId);
@@ -474,7 +479,13 @@ export class VolumeManager {
       await this.locks.run(volumeId, async () => {
         const record = await this.deps.state.get(volumeId);
         if (record?.phase !== 'published') return;
-        await this.refresh(record, new AbortController().signal, 'timer');
+        const cancel = new AbortController();
+        this.timerRefreshes.set(volumeId, cancel);
+        try {
+          await this.refresh(record, cancel.signal, 'timer');
+        } finally {
+          this.timerRefreshes.delete(volumeId);
+        }
       });
     } catch (error) {
       if (isKeymountError(error) && error.code === 'ABORTED') {
