@@ -166,7 +166,7 @@ function answerTooLarge(error: BackendAnswerTooLarge, call: AwsCall): KeymountEr
   if (error.status >= 200 && error.status < 300) {
     return new KeymountError(
       'RESOURCE_EXHAUSTED',
-      `${service} in ${region} answered for ${subject} with more than ${error.limitBytes} bytes, more than a volume can hold ` +
+      `${service} in ${region} answered for ${subject} with ${error.describe()}, more than a volume can hold ` +
         '(--max-volume-size); keymount stopped reading and closed the connection. Store a smaller value or ask the admin to raise the limit',
     );
   }

@@ -13,7 +13,13 @@
  */
 import { Readable, Transform, pipeline } from 'node:stream';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { BackendAnswerTooLarge, MAX_ERROR_ANSWER_BYTES, redactRequestSecrets } from '../../src/provider/contract.js';
+import {
+  BackendAnswerTooLarge,
+  FETCH_ANSWER_BUDGET_FACTOR,
+  MAX_ERROR_ANSWER_BYTES,
+  redactRequestSecrets,
+  spendAnswerBytes,
+} from '../../src/provider/contract.js';
 
 type HandleArguments = Parameters<NodeHttpHandler['handle']>;
 type HttpRequest = HandleArguments[0];
@@ -75,7 +81,10 @@ export class CappedRequestHandler {
       body.destroy();
       throw new BackendAnswerTooLarge(limit, response.statusCode);
     }
-    const counted = countedBody(body, limit, response.statusCode, deadline, timedOut);
+    const { maxAnswerBytes } = this.options;
+    // Calls of one fetch share its signal, and with it a budget for their answers together.
+    const spend = (bytes: number): boolean => callerSignal === undefined || spendAnswerBytes(callerSignal, bytes, maxAnswerBytes);
+    const counted = countedBody(body, { limit, budget: maxAnswerBytes * FETCH_ANSWER_BUDGET_FACTOR, spend, status: response.statusCode }, deadline, timedOut);
     response.body = success ? counted : await redactedErrorBody(counted, requestSecrets(request));
     return handled;
   }
@@ -85,12 +94,22 @@ export class CappedRequestHandler {
  * The body as a stream that fails, and destroys the socket, once more than
  * `limit` bytes have come or the deadline passes.
  */
-function countedBody(body: Readable, limit: number, status: number, deadline: AbortSignal, timedOut: () => boolean): Readable {
+interface BodyLimits {
+  readonly limit: number;
+  /** The fetch's budget, for the message, and what counts against it. */
+  readonly budget: number;
+  readonly spend: (bytes: number) => boolean;
+  readonly status: number;
+}
+
+function countedBody(body: Readable, limits: BodyLimits, deadline: AbortSignal, timedOut: () => boolean): Readable {
+  const { limit, budget, spend, status } = limits;
   let received = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       received += chunk.byteLength;
       if (received > limit) callback(new BackendAnswerTooLarge(limit, status));
+      else if (!spend(chunk.byteLength)) callback(new BackendAnswerTooLarge(budget, status, 'fetch'));
       else callback(null, chunk);
     },
   });

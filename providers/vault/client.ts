@@ -9,7 +9,14 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { BackendAnswerTooLarge, MAX_ERROR_ANSWER_BYTES, redactRequestSecrets, type Sensitive } from '../../src/provider/contract.js';
+import {
+  BackendAnswerTooLarge,
+  FETCH_ANSWER_BUDGET_FACTOR,
+  MAX_ERROR_ANSWER_BYTES,
+  redactRequestSecrets,
+  spendAnswerBytes,
+  type Sensitive,
+} from '../../src/provider/contract.js';
 
 /** What one Vault call sends; the token goes in X-Vault-Token of this call only. */
 export interface VaultCall {
@@ -105,6 +112,8 @@ export const httpVaultClientFactory: VaultClientFactory = (options) => {
       };
       return exchange((callback) => send(request, callback), body, deadline, {
         maxAnswerBytes: options.maxAnswerBytes,
+        // The fetch's own signal, not the per-call deadline: the budget is shared by every call of the fetch.
+        spend: (bytes) => spendAnswerBytes(signal, bytes, options.maxAnswerBytes),
         requestSecrets: requestSecrets(call),
       });
     },
@@ -113,6 +122,8 @@ export const httpVaultClientFactory: VaultClientFactory = (options) => {
 
 interface ExchangeLimits {
   readonly maxAnswerBytes: number;
+  /** Counts bytes against the fetch's budget; false once it is spent. */
+  readonly spend: (bytes: number) => boolean;
   /** What the request carried that an echoing server must not get into a message. */
   readonly requestSecrets: readonly string[];
 }
@@ -165,6 +176,10 @@ function exchange(
         received += chunk.byteLength;
         if (received > limit) {
           tooLarge();
+          return;
+        }
+        if (!limits.spend(chunk.byteLength)) {
+          fail(new BackendAnswerTooLarge(limits.maxAnswerBytes * FETCH_ANSWER_BUDGET_FACTOR, status, 'fetch'));
           return;
         }
         chunks.push(chunk);

@@ -62,7 +62,7 @@ export function toKeymountError(error: unknown, what: string, address: string, o
   if (error instanceof BackendAnswerTooLarge) {
     return new KeymountError(
       'RESOURCE_EXHAUSTED',
-      `${what}: the Vault server at ${address} answered with more than ${error.limitBytes} bytes, more than a volume can hold ` +
+      `${what}: the Vault server at ${address} answered with ${error.describe()}, more than a volume can hold ` +
         '(--max-volume-size); keymount stopped reading and closed the connection. Store a smaller value or ask the admin to raise the limit',
     );
   }

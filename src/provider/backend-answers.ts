@@ -20,6 +20,29 @@ export function backendAnswerLimit(maxVolumeSizeBytes: number): number {
 /** The limit for --max-volume-size's default (4Mi), for providers built without one. */
 export const DEFAULT_BACKEND_ANSWER_LIMIT = backendAnswerLimit(4 * 1024 * 1024);
 
+/**
+ * The answers of one fetch together may have at most this many times the
+ * limit of one answer: a volume of many objects, each just under the limit,
+ * must not add up to hundreds of MB in memory before the core can see that
+ * the volume cannot hold them.
+ */
+export const FETCH_ANSWER_BUDGET_FACTOR = 4;
+
+/** Bytes already received per fetch, keyed by the fetch's AbortSignal (one per fetch, shared by all its calls). */
+const spentBySignal = new WeakMap<AbortSignal, number>();
+
+/**
+ * Counts `bytes` of an answer against the budget of the fetch that `signal`
+ * belongs to; false once that fetch's answers together pass
+ * FETCH_ANSWER_BUDGET_FACTOR × `maxAnswerBytes`. The calls of one fetch share
+ * its signal, so the budget needs no other bookkeeping and ends with it.
+ */
+export function spendAnswerBytes(signal: AbortSignal, bytes: number, maxAnswerBytes: number): boolean {
+  const spent = (spentBySignal.get(signal) ?? 0) + bytes;
+  spentBySignal.set(signal, spent);
+  return spent <= maxAnswerBytes * FETCH_ANSWER_BUDGET_FACTOR;
+}
+
 /** Error answers carry a sentence or two; more than this is not read. */
 export const MAX_ERROR_ANSWER_BYTES = 64 * 1024;
 
@@ -80,14 +103,24 @@ function secretForms(secrets: Iterable<string>): string[] {
   return [...forms].sort((a, b) => b.length - a.length);
 }
 
-/** The answer of a backend was larger than `limitBytes`: the transport stopped reading and closed the connection. */
+/**
+ * An answer was larger than `limitBytes` (scope "answer"), or the answers of
+ * one fetch together were (scope "fetch"): the transport stopped reading and
+ * closed the connection.
+ */
 export class BackendAnswerTooLarge extends Error {
   override readonly name = 'BackendAnswerTooLarge';
   constructor(
     readonly limitBytes: number,
     /** The HTTP status the oversized answer came with. */
     readonly status: number,
+    readonly scope: 'answer' | 'fetch' = 'answer',
   ) {
-    super(`the answer exceeded ${limitBytes} bytes`);
+    super(`the ${scope === 'answer' ? 'answer' : "fetch's answers together"} exceeded ${limitBytes} bytes`);
+  }
+
+  /** "answered with more than N bytes" / "answered … with more than N bytes in all", for messages. */
+  describe(): string {
+    return this.scope === 'answer' ? `more than ${this.limitBytes} bytes` : `more than ${this.limitBytes} bytes for this volume in all`;
   }
 }

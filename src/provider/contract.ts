@@ -16,11 +16,13 @@ export { parseDuration, parseSize } from '../config/units.js';
 export {
   BackendAnswerTooLarge,
   DEFAULT_BACKEND_ANSWER_LIMIT,
+  FETCH_ANSWER_BUDGET_FACTOR,
   MAX_BACKEND_TEXT_LENGTH,
   MAX_ERROR_ANSWER_BYTES,
   backendAnswerLimit,
   redactRequestSecrets,
   sanitizeBackendText,
+  spendAnswerBytes,
 } from './backend-answers.js';
 export {
   KeymountError,
@@ -148,7 +150,8 @@ export interface ProviderDependencies {
   /**
    * The most bytes one backend answer may have (backendAnswerLimit() of
    * --max-volume-size): a transport stops reading and closes the connection
-   * past it. Absent: DEFAULT_BACKEND_ANSWER_LIMIT.
+   * past it, and past FETCH_ANSWER_BUDGET_FACTOR times it for the answers of
+   * one fetch together (spendAnswerBytes()). Absent: DEFAULT_BACKEND_ANSWER_LIMIT.
    */
   readonly maxAnswerBytes?: number;
 }

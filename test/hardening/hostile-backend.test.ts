@@ -13,7 +13,7 @@ import { status } from '@grpc/grpc-js';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { callError, startHarness, type Harness } from '../helpers/driver-harness.js';
-import { FILLER, TRICKLE_INTERVAL_MS, startHostileBackend, type HostileBackend } from '../helpers/hostile-backend.js';
+import { FILLER, LARGE_VALUE_BYTES, TRICKLE_INTERVAL_MS, startHostileBackend, type HostileBackend } from '../helpers/hostile-backend.js';
 import { IS_ROOT, ROOT_REASON, mountsUnder } from '../helpers/system.js';
 
 const MAX_VOLUME_SIZE = '64Ki';
@@ -42,6 +42,17 @@ const VAULT_ATTRIBUTES = {
   provider: 'vault',
   roleName: 'app',
   objects: stringify([{ objectName: 'big', secretPath: 'secret/data/app', secretKey: 'big' }]),
+};
+/** Enough objects that their answers, each under the limit of one answer, add up to far more than a volume. */
+const MANY_OBJECTS = 40;
+const MANY_VAULT_ATTRIBUTES = {
+  ...VAULT_ATTRIBUTES,
+  objects: stringify(Array.from({ length: MANY_OBJECTS }, (_, index) => ({ objectName: `v${index}`, secretPath: `secret/data/app${index}`, secretKey: 'big' }))),
+};
+const MANY_AWS_ATTRIBUTES = {
+  provider: 'aws',
+  roleArn: 'arn:aws:iam::123456789012:role/shop-web',
+  objects: stringify(Array.from({ length: MANY_OBJECTS }, (_, index) => ({ objectName: `db${index}` }))),
 };
 const AWS_ATTRIBUTES = {
   provider: 'aws',
@@ -86,9 +97,9 @@ describe.skipIf(!IS_ROOT)(`a hostile backend (${IS_ROOT ? 'real tmpfs' : ROOT_RE
 
   describe.each([
     // The vault instance's requestTimeout ends each trickled call before the deadline, so it retries on new sockets.
-    ['vault', VAULT_ATTRIBUTES, 2],
-    ['aws', AWS_ATTRIBUTES, 1],
-  ])('%s', (name, attributes, trickledCalls) => {
+    ['vault', VAULT_ATTRIBUTES, MANY_VAULT_ATTRIBUTES, 2],
+    ['aws', AWS_ATTRIBUTES, MANY_AWS_ATTRIBUTES, 1],
+  ])('%s', (name, attributes, manyObjects, trickledCalls) => {
     it('cuts a 300 MB answer off at the volume size limit and closes the socket after a few MB', async () => {
       backend.reset({ mode: 'huge' });
       const error = await publish(attributes);
@@ -101,6 +112,15 @@ describe.skipIf(!IS_ROOT)(`a hostile backend (${IS_ROOT ? 'real tmpfs' : ROOT_RE
       expect(backend.hostileSockets().length).toBeGreaterThan(0);
       expect(sent).toBeLessThan(MAX_BYTES_SENT);
       expect(mountsUnder(harness.kubeletRoot)).toEqual([]);
+    });
+
+    it('stops reading once the answers of one volume add up to more than it can hold, each under the limit', async () => {
+      backend.reset({ mode: 'large' });
+      const error = await publish(manyObjects);
+      expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+      // Refused while downloading (the provider's budget), not after everything was in memory (the core's check of the files).
+      expect(error.details).toContain('in all');
+      expect(MANY_OBJECTS * LARGE_VALUE_BYTES).toBeGreaterThan(8 * 64 * 1024);
     });
 
     it('gives up on an answer trickled one byte every 2 s at the deadline, and closes every socket it held', async () => {

@@ -12,7 +12,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type HostileMode = 'huge' | 'trickle' | 'echo' | 'long-error';
+export type HostileMode = 'huge' | 'trickle' | 'echo' | 'long-error' | 'large';
 
 /** A secret read answered in `mode`; logins and lookups are answered normally unless `login` says otherwise. */
 export interface HostileScript {
@@ -48,6 +48,8 @@ export interface HostileBackend {
 export const HUGE_BODY_BYTES = 300 * 1024 * 1024;
 export const LONG_ERROR_BYTES = 1024 * 1024;
 export const TRICKLE_INTERVAL_MS = 2_000;
+/** The size of each answer in "large" mode: a valid answer, under the limit of one answer. */
+export const LARGE_VALUE_BYTES = 100 * 1024;
 /** What the long errors are made of, so a test can find runs of it in messages and logs. */
 export const FILLER = 'E';
 
@@ -125,6 +127,12 @@ export async function startHostileBackend(): Promise<HostileBackend> {
         if (record !== undefined) record.hostile = true;
         trickle(response, record);
         return;
+      case 'large': {
+        const value = 'L'.repeat(LARGE_VALUE_BYTES);
+        if (kind === 'vault') json(response, 200, { data: { data: { big: value }, metadata: { version: 1 } } });
+        else json(response, 200, { ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db', Name: 'db', VersionId: 'v1', SecretString: value });
+        return;
+      }
     }
   }
 

@@ -6,10 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  FETCH_ANSWER_BUDGET_FACTOR,
   MAX_BACKEND_TEXT_LENGTH,
   backendAnswerLimit,
   redactRequestSecrets,
   sanitizeBackendText,
+  spendAnswerBytes,
 } from '../../src/provider/contract.js';
 
 const JWT = [
@@ -53,5 +55,15 @@ describe('backendAnswerLimit', () => {
     const limit = backendAnswerLimit(4 * 1024 * 1024);
     expect(limit).toBeGreaterThanOrEqual(Math.ceil((4 * 1024 * 1024 * 4) / 3));
     expect(limit).toBeLessThan(6 * 1024 * 1024);
+  });
+});
+
+describe('spendAnswerBytes', () => {
+  it('gives each fetch (each signal) its own budget of a few answers', () => {
+    const first = new AbortController().signal;
+    const second = new AbortController().signal;
+    for (let answer = 0; answer < FETCH_ANSWER_BUDGET_FACTOR; answer++) expect(spendAnswerBytes(first, 1000, 1000)).toBe(true);
+    expect(spendAnswerBytes(first, 1, 1000)).toBe(false);
+    expect(spendAnswerBytes(second, 1000, 1000)).toBe(true);
   });
 });
