@@ -57,9 +57,12 @@ const MAX_SCANNED_LENGTH = 16 * 1024;
 /**
  * Long runs of token characters: JWTs, Vault and AWS tokens, signatures, base64
  * blobs. Whatever the request carried in a form not listed below (re-encoded,
- * cut in pieces), a token-sized run of it is removed here.
+ * cut in pieces), a token-sized run of it is removed here. Runs in lower case
+ * without a long hex part are kept: those are host names and paths
+ * ("payments-api.payments.svc.cluster.local"), which the message needs.
  */
 const TOKEN_RUN = /[A-Za-z0-9+/=_\-.%~]{40,}/g;
+const TOKEN_LIKE = /[A-Z+=%~]|[0-9a-f]{32}/;
 // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
@@ -71,7 +74,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
  * MAX_BACKEND_TEXT_LENGTH characters.
  */
 export function sanitizeBackendText(text: string, requestSecrets: Iterable<string> = [], maxLength = MAX_BACKEND_TEXT_LENGTH): string {
-  const result = redactRequestSecrets(text, requestSecrets).replace(TOKEN_RUN, REDACTED).replace(CONTROL, ' ').replace(/\s{2,}/g, ' ').trim();
+  const result = redactRequestSecrets(text, requestSecrets).replace(TOKEN_RUN, (run) => (TOKEN_LIKE.test(run) ? REDACTED : run)).replace(CONTROL, ' ').replace(/\s{2,}/g, ' ').trim();
   return result.length > maxLength ? `${result.slice(0, maxLength)}…` : result;
 }
 

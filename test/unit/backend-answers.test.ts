@@ -33,9 +33,12 @@ describe('sanitizeBackendText', () => {
     expect(text).toContain('login refused for');
   });
 
-  it('removes token-like runs it was not told about, and keeps ordinary words', () => {
-    const text = sanitizeBackendText(`permission denied on secret/data/app; token hvs.${'x'.repeat(90)} is not valid`);
+  it('removes token-like runs it was not told about, and keeps ordinary words and host names', () => {
+    const text = sanitizeBackendText(`permission denied on secret/data/app; token hvs.CAES${'x'.repeat(90)} is not valid`);
     expect(text).toBe('permission denied on secret/data/app; token [REDACTED] is not valid');
+    expect(sanitizeBackendText(`signature ${'0123456789abcdef'.repeat(4)} does not match`)).toBe('signature [REDACTED] does not match');
+    const name = 'subject alternate name payments-api.payments.svc.cluster.local not allowed by this role';
+    expect(sanitizeBackendText(name)).toBe(name);
   });
 
   it('turns control characters into spaces and keeps a short excerpt of a long text', () => {
