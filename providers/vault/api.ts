@@ -1,8 +1,9 @@
 /**
- * The Vault endpoints keymount uses, over a VaultTransport: every call gets
- * the caller's AbortSignal (and races it, for transports that ignore it) and is retried with
- * backoff while it fails with UNAVAILABLE, a bounded number of times so the
- * caller still gets UNAVAILABLE, not a deadline, from a sealed server.
+ * The Vault endpoints keymount uses, over a VaultTransport: every call is
+ * given the caller's AbortSignal (and races it, for a transport that ignores
+ * it) and is retried with backoff while it fails with UNAVAILABLE, a bounded
+ * number of times so the caller still gets UNAVAILABLE, not a deadline, from
+ * a sealed server.
  */
 import { KeymountError, Sensitive, sanitizeBackendText } from '../../src/provider/contract.js';
 import { requestSecrets, type VaultCall, type VaultTransport } from './client.js';
