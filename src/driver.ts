@@ -15,7 +15,7 @@ import { addNodeService } from './csi/node-service.js';
 import { loadCsiDefinitions } from './csi/proto.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { PACKAGE_VERSION } from './package-info.js';
-import type { Clock, ProviderType } from './provider/contract.js';
+import { backendAnswerLimit, type Clock, type ProviderType } from './provider/contract.js';
 import { ProviderRegistry } from './provider/registry.js';
 import { AtomicWriter } from './storage/atomic-writer.js';
 import { CommandMounter, type Mounter } from './storage/mounter.js';
@@ -78,7 +78,7 @@ async function serve(config: Config, overrides: DriverOverrides, logger: Logger,
   const registry = await ProviderRegistry.create(
     config.providers,
     overrides.providerTypes ?? BUILT_IN_PROVIDER_TYPES,
-    (instance) => ({ clock, logger: logger.child({ provider: instance }) }),
+    (instance) => ({ clock, logger: logger.child({ provider: instance }), maxAnswerBytes: backendAnswerLimit(config.maxVolumeSizeBytes) }),
   );
   const volumes = new VolumeManager({
     registry,

@@ -6,7 +6,8 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
-import type { Clock } from '../../src/provider/contract.js';
+import { DEFAULT_BACKEND_ANSWER_LIMIT, type Clock } from '../../src/provider/contract.js';
+import { CappedRequestHandler } from './request-handler.js';
 import { endpointFor, type AwsService, type AwsSettings } from './settings.js';
 
 /** Temporary credentials from STS (the SDK's AwsCredentialIdentity shape). */
@@ -27,6 +28,8 @@ export interface ClientOptions {
   readonly endpoint?: string;
   /** Absent: the SDK's default credential chain (node auth); STS web-identity calls are unsigned anyway. */
   readonly credentials?: AwsCredentials;
+  /** The most bytes one answer may have (the volume size limit plus framing); the connection is closed past it. */
+  readonly maxAnswerBytes: number;
 }
 
 export interface AwsClientFactory {
@@ -36,14 +39,19 @@ export interface AwsClientFactory {
 }
 
 /** One attempt per SDK call (retry.ts retries inside the deadline); a hung connection fails the attempt. */
-const SDK_CLIENT_DEFAULTS = {
-  maxAttempts: 1,
-  requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
-} as const;
+const SDK_CLIENT_DEFAULTS = { maxAttempts: 1 } as const;
+const CONNECTION_TIMEOUT_MS = 3_000;
+/** The whole of one attempt, answer included: a server that trickles its answer fails the attempt at this point. */
+const ATTEMPT_TIMEOUT_MS = 10_000;
 
 function sdkOptions(options: ClientOptions): Record<string, unknown> {
   return {
     ...SDK_CLIENT_DEFAULTS,
+    requestHandler: new CappedRequestHandler({
+      connectionTimeoutMs: CONNECTION_TIMEOUT_MS,
+      attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
+      maxAnswerBytes: options.maxAnswerBytes,
+    }),
     region: options.region,
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
@@ -72,6 +80,7 @@ export class ClientPool {
     private readonly factory: AwsClientFactory,
     private readonly settings: AwsSettings,
     private readonly clock: Clock,
+    private readonly maxAnswerBytes: number = DEFAULT_BACKEND_ANSWER_LIMIT,
   ) {}
 
   secretsManager(region: string, identity: AwsIdentity): SecretsManagerClient {
@@ -111,7 +120,12 @@ export class ClientPool {
     }
     const endpoint = endpointFor(this.settings, service);
     const { credentials } = identity;
-    const client = create({ region, ...(endpoint === undefined ? {} : { endpoint }), ...(credentials === undefined ? {} : { credentials }) });
+    const client = create({
+      region,
+      maxAnswerBytes: this.maxAnswerBytes,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      ...(credentials === undefined ? {} : { credentials }),
+    });
     const expiresAt = credentials?.expiration?.getTime() ?? Number.POSITIVE_INFINITY;
     this.#clients.set(key, { client, expiresAt });
     this.#evictOverflow();

@@ -1,9 +1,18 @@
 /**
  * AWS SDK failures → KeymountError, with a message for the pod's author.
- * AWS error messages name resources and principals, never secret values, so
- * their first line is kept (shortened) as the detail.
+ * AWS error messages name resources and principals, so their first line is
+ * kept as the detail, sanitised and shortened: the endpoint may be hostile
+ * and echo the request (request-handler.ts has already removed what the
+ * request carried). The SDK's error is not kept as the cause, so its full
+ * text does not reach a log line either.
  */
-import { KeymountError, type ErrorCode } from '../../src/provider/contract.js';
+import {
+  BackendAnswerTooLarge,
+  KeymountError,
+  MAX_ERROR_ANSWER_BYTES,
+  sanitizeBackendText,
+  type ErrorCode,
+} from '../../src/provider/contract.js';
 
 /** What was being asked for when AWS failed, for the message. */
 export interface AwsCall {
@@ -27,7 +36,10 @@ const DENIED = new Set([
   'DecryptionFailure',
   'KMSAccessDeniedException',
   'InvalidIdentityToken',
+  // What the SDK calls STS's InvalidIdentityToken and IDPRejectedClaim codes.
+  'InvalidIdentityTokenException',
   'IDPRejectedClaim',
+  'IDPRejectedClaimException',
   'MissingAuthenticationToken',
 ]);
 const THROTTLED = new Set([
@@ -46,6 +58,7 @@ const TRANSIENT = new Set([
   'ExpiredToken',
   'ExpiredTokenException',
   'IDPCommunicationError',
+  'IDPCommunicationErrorException',
   'InternalServiceError',
   'InternalFailure',
   'InternalServerError',
@@ -67,7 +80,8 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
   'ERR_HTTP2_STREAM_ERROR',
 ]);
-const MAX_DETAIL_LENGTH = 240;
+/** AWS error names are short identifiers; a longer one is not AWS's. */
+const MAX_NAME_LENGTH = 64;
 
 interface SdkErrorShape {
   readonly name: string;
@@ -85,11 +99,12 @@ interface SdkErrorShape {
  */
 export function awsError(error: unknown, call: AwsCall): unknown {
   if (error instanceof KeymountError) return error;
+  const { service, region, subject } = call;
+  if (error instanceof BackendAnswerTooLarge) return answerTooLarge(error, call);
   const sdk = sdkErrorShape(error);
   const code = classify(sdk);
   if (code === undefined) return error;
-  const detail = `${sdk.name}: ${shorten(sdk.message)}`;
-  const { service, region, subject } = call;
+  const detail = `${sanitizeBackendText(sdk.name, [], MAX_NAME_LENGTH)}: ${shorten(sdk.message)}`;
   switch (code) {
     case 'NOT_FOUND':
       return failure(
@@ -138,11 +153,31 @@ function sdkErrorShape(error: unknown): SdkErrorShape {
   };
 }
 
+/** The cause kept for logs: what kind of failure it was, never the backend's text. */
 function failure(code: ErrorCode, message: string, cause: unknown): KeymountError {
-  return new KeymountError(code, message, { cause });
+  const sdk = sdkErrorShape(cause);
+  return new KeymountError(code, message, {
+    cause: { name: sanitizeBackendText(sdk.name, [], MAX_NAME_LENGTH), status: sdk.status, code: sdk.code, fault: sdk.fault },
+  });
 }
 
+function answerTooLarge(error: BackendAnswerTooLarge, call: AwsCall): KeymountError {
+  const { service, region, subject } = call;
+  if (error.status >= 200 && error.status < 300) {
+    return new KeymountError(
+      'RESOURCE_EXHAUSTED',
+      `${service} in ${region} answered for ${subject} with ${error.describe()}, more than a volume can hold ` +
+        '(--max-volume-size); keymount stopped reading and closed the connection. Store a smaller value or ask the admin to raise the limit',
+    );
+  }
+  const code: ErrorCode = error.status >= 500 ? 'UNAVAILABLE' : 'FAILED_PRECONDITION';
+  return new KeymountError(
+    code,
+    `${service} in ${region} refused the request for ${subject} with HTTP ${error.status} and an error text of more than ${MAX_ERROR_ANSWER_BYTES} bytes (not read)`,
+  );
+}
+
+/** The first line, sanitised and cut short. */
 function shorten(message: string): string {
-  const line = (message.split('\n')[0] ?? '').trim();
-  return line.length > MAX_DETAIL_LENGTH ? `${line.slice(0, MAX_DETAIL_LENGTH)}…` : line;
+  return sanitizeBackendText((message.slice(0, 16 * 1024).split('\n')[0] ?? '').trim());
 }

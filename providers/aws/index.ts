@@ -29,7 +29,7 @@ export function createAwsProvider(
 ): AwsProvider {
   const settings = parseAwsSettings(instanceName, rawSettings);
   const retry = overrides.retry ?? DEFAULT_RETRY_POLICY;
-  const pool = new ClientPool(overrides.clients ?? sdkClientFactory, settings, deps.clock);
+  const pool = new ClientPool(overrides.clients ?? sdkClientFactory, settings, deps.clock, deps.maxAnswerBytes);
   const identities = new IdentityResolver(settings.auth, pool, deps.clock, retry);
   if (settings.auth.type === 'node') {
     deps.logger.warn(

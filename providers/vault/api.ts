@@ -1,11 +1,12 @@
 /**
- * The Vault endpoints keymount uses, over a VaultTransport: every call races
- * the caller's AbortSignal (node-vault takes none) and is retried with
- * backoff while it fails with UNAVAILABLE, a bounded number of times so the
- * caller still gets UNAVAILABLE, not a deadline, from a sealed server.
+ * The Vault endpoints keymount uses, over a VaultTransport: every call is
+ * given the caller's AbortSignal (and races it, for a transport that ignores
+ * it) and is retried with backoff while it fails with UNAVAILABLE, a bounded
+ * number of times so the caller still gets UNAVAILABLE, not a deadline, from
+ * a sealed server.
  */
-import { KeymountError, Sensitive } from '../../src/provider/contract.js';
-import type { VaultCall, VaultTransport } from './client.js';
+import { KeymountError, Sensitive, sanitizeBackendText } from '../../src/provider/contract.js';
+import { requestSecrets, type VaultCall, type VaultTransport } from './client.js';
 import { toKeymountError, type StatusCodeOverrides } from './errors.js';
 
 /** Waits before the 2nd and 3rd attempt. */
@@ -127,7 +128,7 @@ export class VaultApi {
       leaseDurationSeconds: typeof answer.lease_duration === 'number' ? answer.lease_duration : 0,
       renewable: answer.renewable === true,
       data: answer.data,
-      warnings: Array.isArray(answer.warnings) ? answer.warnings.filter((item): item is string => typeof item === 'string') : [],
+      warnings: backendWarnings(answer.warnings, call),
     };
   }
 
@@ -136,7 +137,7 @@ export class VaultApi {
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
       try {
-        return await raceAbort(this.transport.send(call), signal);
+        return await raceAbort(this.transport.send(call, signal), signal);
       } catch (error) {
         if (signal.aborted) throw abortedError(context.what, signal);
         const mapped = toKeymountError(error, context.what, this.address, context.overrides);
@@ -207,6 +208,18 @@ function tokenGrant(answer: unknown, what: string): TokenGrant {
     renewable: auth.renewable === true,
   };
 }
+
+/** Vault's warnings, a few, sanitised like its errors: they end up in log lines. */
+export function backendWarnings(warnings: unknown, call: VaultCall): string[] {
+  if (!Array.isArray(warnings)) return [];
+  const secrets = requestSecrets(call);
+  return warnings
+    .filter((item): item is string => typeof item === 'string')
+    .slice(0, MAX_WARNINGS)
+    .map((warning) => sanitizeBackendText(warning, secrets));
+}
+
+const MAX_WARNINGS = 5;
 
 export function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};

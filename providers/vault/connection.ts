@@ -4,10 +4,10 @@
  * empty token cache. Shared by every Vault-backed provider type.
  */
 import { readFile as readFileFromDisk } from 'node:fs/promises';
-import { parseDuration, type ProviderDependencies } from '../../src/provider/contract.js';
+import { DEFAULT_BACKEND_ANSWER_LIMIT, parseDuration, type ProviderDependencies } from '../../src/provider/contract.js';
 import { VaultApi } from './api.js';
 import { createAuthenticator, readCredential, type Authenticator, type ReadFile } from './auth.js';
-import { nodeVaultClientFactory, type VaultClientFactory } from './client.js';
+import { httpVaultClientFactory, type VaultClientFactory } from './client.js';
 import { DEFAULT_REQUEST_TIMEOUT, invalidVaultSettings, type VaultSettings } from './settings.js';
 import { TokenCache } from './token-cache.js';
 
@@ -18,7 +18,7 @@ export interface VaultEnvironment {
 }
 
 export const defaultVaultEnvironment: VaultEnvironment = {
-  clientFactory: nodeVaultClientFactory,
+  clientFactory: httpVaultClientFactory,
   readFile: (path) => readFileFromDisk(path),
 };
 
@@ -66,6 +66,7 @@ export async function connectVault(
     serverName: settings.tlsServerName,
     rejectUnauthorized: !settings.skipVerify,
     timeoutMs: parseDuration(settings.requestTimeout) ?? parseDuration(DEFAULT_REQUEST_TIMEOUT) ?? 10_000,
+    maxAnswerBytes: deps.maxAnswerBytes ?? DEFAULT_BACKEND_ANSWER_LIMIT,
   });
   const api = new VaultApi(transport, settings.address);
   const authenticator = createAuthenticator(settings.auth, { api, readFile: env.readFile, clock: deps.clock });

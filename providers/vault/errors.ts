@@ -1,10 +1,19 @@
 /**
  * Vault's answers and transport failures as keymount error codes, with a
  * message for the pod's author. Vault's own error strings are kept (they
- * name the refused path or claim, never a secret) after tidying; request
- * bodies, tokens and response data never reach a message.
+ * name the refused path or claim) as a short, sanitised excerpt: a hostile
+ * server may echo the request, so tokens and token-like runs are removed
+ * (client.ts already removed what the request carried) and the length is
+ * capped. Request bodies, tokens and response data never reach a message.
  */
-import { KeymountError, type ErrorCode } from '../../src/provider/contract.js';
+import {
+  BackendAnswerTooLarge,
+  KeymountError,
+  MAX_BACKEND_TEXT_LENGTH,
+  sanitizeBackendText,
+  type ErrorCode,
+} from '../../src/provider/contract.js';
+import { VaultBadAnswer } from './client.js';
 
 /** HTTP statuses a caller wants mapped differently (a login's 400 is a refusal, not a bad attribute). */
 export type StatusCodeOverrides = Readonly<Partial<Record<number, ErrorCode>>>;
@@ -19,7 +28,8 @@ export interface VaultFailure {
   readonly transportCode: string | undefined;
 }
 
-const MAX_MESSAGE_LENGTH = 300;
+/** Vault's error strings kept for a message, at most. */
+const MAX_MESSAGES = 5;
 
 /** Statuses a retry may cure: sealed or standby servers, rate limits, consistency lag, server faults. */
 function statusCode(status: number): ErrorCode {
@@ -49,11 +59,22 @@ export function describeVaultFailure(error: unknown): VaultFailure | undefined {
  */
 export function toKeymountError(error: unknown, what: string, address: string, overrides: StatusCodeOverrides = {}): unknown {
   if (error instanceof KeymountError) return error;
+  if (error instanceof BackendAnswerTooLarge) {
+    return new KeymountError(
+      'RESOURCE_EXHAUSTED',
+      `${what}: the Vault server at ${address} answered with ${error.describe()}, more than a volume can hold ` +
+        '(--max-volume-size); keymount stopped reading and closed the connection. Store a smaller value or ask the admin to raise the limit',
+    );
+  }
+  if (error instanceof VaultBadAnswer) {
+    return new KeymountError('UNAVAILABLE', `${what}: the Vault server at ${address} answered ${error.status} with a body that is not JSON`);
+  }
   const failure = describeVaultFailure(error);
   if (failure === undefined) return error;
   if (failure.status !== undefined) {
     const code = overrides[failure.status] ?? statusCode(failure.status);
-    const detail = failure.messages.length > 0 ? failure.messages.join('; ') : 'no details';
+    const joined = failure.messages.join('; ');
+    const detail = joined === '' ? 'no details' : joined.length > MAX_BACKEND_TEXT_LENGTH ? `${joined.slice(0, MAX_BACKEND_TEXT_LENGTH)}…` : joined;
     const sealed = failure.messages.some((message) => /sealed/i.test(message));
     const hint = sealed ? ` (the Vault server at ${address} is sealed; an operator must unseal it)` : '';
     return new KeymountError(code, `${what}: Vault answered ${failure.status}: ${detail}${hint}`, { cause: failure });
@@ -72,18 +93,22 @@ export function toKeymountError(error: unknown, what: string, address: string, o
 function vaultMessages(body: unknown): string[] {
   const errors = (body as { errors?: unknown } | null | undefined)?.errors;
   if (!Array.isArray(errors)) return [];
-  return errors.filter((item): item is string => typeof item === 'string').flatMap(tidy).filter((text) => text !== '');
+  return errors
+    .filter((item): item is string => typeof item === 'string')
+    .slice(0, MAX_MESSAGES)
+    .flatMap(tidy)
+    .filter((text) => text !== '');
 }
 
 /** Vault wraps errors as "1 error occurred:\n\t* permission denied\n\n"; keep the bullet texts. */
 function tidy(message: string): string[] {
   const bullets = message
+    .slice(0, 16 * 1024)
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !/^\d+ errors? occurred:?$/.test(line))
     .map((line) => line.replace(/^\* /, ''));
-  const text = bullets.join('; ');
-  return [text.length > MAX_MESSAGE_LENGTH ? `${text.slice(0, MAX_MESSAGE_LENGTH)}…` : text];
+  return [sanitizeBackendText(bullets.join('; '))];
 }
 
 function errorCode(error: unknown): string | undefined {

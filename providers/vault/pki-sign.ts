@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { KeymountError, type Sensitive } from '../../src/provider/contract.js';
 import type { RequestedNames } from '../x509-common/index.js';
-import { record, type VaultApi } from './api.js';
+import { backendWarnings, record, type VaultApi } from './api.js';
 import type { VaultFailure } from './errors.js';
 
 export interface SignRequest {
@@ -54,9 +54,10 @@ export function signBody(request: SignRequest): Record<string, unknown> {
 
 export async function signCsr(api: VaultApi, token: Sensitive<string>, request: SignRequest, signal: AbortSignal, what: string): Promise<SignedCertificate> {
   const path = `${request.pkiMount}/sign/${request.pkiRole}`;
+  const call = { method: 'POST', path, token, body: signBody(request) } as const;
   let answer: unknown;
   try {
-    answer = await api.call({ method: 'POST', path, token, body: signBody(request) }, signal, {
+    answer = await api.call(call, signal, {
       what,
       // The sign endpoint answers 400 for what the role refuses (a name, a key type, an unknown role): a refusal, not a bad attribute.
       overrides: { 400: 'PERMISSION_DENIED' },
@@ -68,10 +69,10 @@ export async function signCsr(api: VaultApi, token: Sensitive<string>, request: 
     }
     throw error;
   }
-  return readSignedCertificate(record(answer), request.publicKeyDer, api.address);
+  return readSignedCertificate(record(answer), request.publicKeyDer, api.address, backendWarnings(record(answer).warnings, call));
 }
 
-function readSignedCertificate(answer: Record<string, unknown>, publicKeyDer: Buffer, address: string): SignedCertificate {
+function readSignedCertificate(answer: Record<string, unknown>, publicKeyDer: Buffer, address: string, warnings: string[]): SignedCertificate {
   const data = record(answer.data);
   const leaf = parseCertificate(data.certificate);
   const chain = (Array.isArray(data.ca_chain) ? data.ca_chain : []).flatMap((item) => splitPem(item)).map((pem) => parseCertificate(pem));
@@ -95,7 +96,6 @@ function readSignedCertificate(answer: Record<string, unknown>, publicKeyDer: Bu
     );
   }
   const intermediates = cas.filter((certificate) => !isSelfSigned(certificate));
-  const warnings = Array.isArray(answer.warnings) ? answer.warnings.filter((item): item is string => typeof item === 'string') : [];
   const leaseId = typeof answer.lease_id === 'string' && answer.lease_id !== '' ? answer.lease_id : undefined;
   return {
     leaf,

@@ -12,6 +12,18 @@ import type { Sensitive } from '../redaction.js';
 export { Sensitive } from '../redaction.js';
 /** Go-style durations ("24h", "1h30m") and Kubernetes-style sizes ("4Mi"), parsed as everywhere in keymount. */
 export { parseDuration, parseSize } from '../config/units.js';
+/** Caps on what a backend answers: its size, and its error text in messages and logs. */
+export {
+  BackendAnswerTooLarge,
+  DEFAULT_BACKEND_ANSWER_LIMIT,
+  FETCH_ANSWER_BUDGET_FACTOR,
+  MAX_BACKEND_TEXT_LENGTH,
+  MAX_ERROR_ANSWER_BYTES,
+  backendAnswerLimit,
+  redactRequestSecrets,
+  sanitizeBackendText,
+  spendAnswerBytes,
+} from './backend-answers.js';
 export {
   KeymountError,
   invalidArgument,
@@ -135,6 +147,13 @@ export interface Provider<Attributes = unknown> {
 export interface ProviderDependencies {
   readonly clock: Clock;
   readonly logger: ProviderLogger;
+  /**
+   * The most bytes one backend answer may have (backendAnswerLimit() of
+   * --max-volume-size): a transport stops reading and closes the connection
+   * past it, and past FETCH_ANSWER_BUDGET_FACTOR times it for the answers of
+   * one fetch together (spendAnswerBytes()). Absent: DEFAULT_BACKEND_ANSWER_LIMIT.
+   */
+  readonly maxAnswerBytes?: number;
 }
 
 /** A kind of provider; the admin's config names instances of it. */

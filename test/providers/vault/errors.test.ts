@@ -9,7 +9,7 @@ import { VaultApi } from '../../../providers/vault/api.js';
 import type { VaultCall, VaultTransport } from '../../../providers/vault/client.js';
 import { toKeymountError } from '../../../providers/vault/errors.js';
 
-/** node-vault's ApiResponseError shape: Vault answered with a status. */
+/** The transport's VaultHttpError shape: Vault answered with a status. */
 function answered(statusCode: number, errors: string[] = []): Error {
   return Object.assign(new Error(errors[0] ?? `Status ${statusCode}`), { response: { statusCode, body: { errors } } });
 }

@@ -29,7 +29,7 @@ export function captureLogger(): { logger: ProviderLogger; lines: LogLine[] } {
   return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, lines };
 }
 
-/** The real node-vault client, with every call it sends recorded (method and path only, never a token or body). */
+/** The real HTTP client, with every call it sends recorded (method and path only, never a token or body). */
 export function recordingEnvironment(): { env: VaultEnvironment; calls: string[] } {
   const calls: string[] = [];
   return {
@@ -39,9 +39,9 @@ export function recordingEnvironment(): { env: VaultEnvironment; calls: string[]
       clientFactory: (options) => {
         const transport = defaultVaultEnvironment.clientFactory(options);
         return {
-          send: (call: VaultCall) => {
+          send: (call: VaultCall, signal: AbortSignal) => {
             calls.push(`${call.method} ${call.path}`);
-            return transport.send(call);
+            return transport.send(call, signal);
           },
         };
       },

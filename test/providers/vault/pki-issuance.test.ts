@@ -340,9 +340,9 @@ function tamperingEnvironment(tamper: { request?: (call: VaultCall) => Promise<V
     clientFactory: (options) => {
       const transport = defaultVaultEnvironment.clientFactory(options);
       return {
-        async send(call) {
-          if (!call.path.includes('/sign/')) return transport.send(call);
-          const answer = await transport.send((await tamper.request?.(call)) ?? call);
+        async send(call, signal) {
+          if (!call.path.includes('/sign/')) return transport.send(call, signal);
+          const answer = await transport.send((await tamper.request?.(call)) ?? call, signal);
           return tamper.answer?.(answer as Record<string, unknown>) ?? answer;
         },
       };
