@@ -32,10 +32,12 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime
-# keymount never runs npm: drop npm, npx and corepack (and any cache), and make sure mount and umount are there.
+# keymount never runs npm: drop npm, npx and corepack (and any cache), and make sure mount, umount and prlimit
+# (all util-linux) are there.
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /root/.npm /home/node/.npm \
  && command -v mount \
- && command -v umount
+ && command -v umount \
+ && command -v prlimit
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY proto ./proto
@@ -50,6 +52,8 @@ LABEL org.opencontainers.image.title="keymount" \
 # chowned to the pod's fsGroup. The build stages above run as the unprivileged "node" user.
 USER 0
 # Node.js as PID 1 handles SIGTERM itself (graceful shutdown) and waits for every mount/umount it starts.
+# prlimit sets RLIMIT_CORE to 0 (soft and hard) and then execs node in its place (still PID 1): a core dump would
+# hold provider credentials and private keys. `keymount serve` sets the same limit itself, for runs outside the image.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["prlimit", "--core=0:0", "--", "node", "/app/dist/src/cli/main.js"]
 CMD ["serve"]

@@ -4,6 +4,7 @@
  * checked here so a bad alias is refused when the pod is admitted. The core
  * checks every path again before writing; this is the early, precise message.
  */
+import { controlCharacterReason } from '../../src/provider/contract.js';
 
 export const DEFAULT_PATH_TRANSLATION = '_';
 const MAX_ELEMENT_BYTES = 255;
@@ -31,6 +32,8 @@ export function translatePath(name: string, translation: PathTranslation): strin
 export function unsafeFileNameReason(path: string): string | undefined {
   if (path === '') return 'is empty';
   if (path.includes('\0')) return 'contains a NUL character';
+  const control = controlCharacterReason(path);
+  if (control !== undefined) return control;
   if (path.includes('\\')) return 'contains a backslash';
   if (path.startsWith('/')) return 'is an absolute path';
   const elements = path.split('/');

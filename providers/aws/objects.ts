@@ -6,7 +6,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { invalidArgument, permissionDenied, type KeymountError } from '../../src/provider/contract.js';
+import { excerpt, excerptIfLong, invalidArgument, parserMessage, permissionDenied, type KeymountError } from '../../src/provider/contract.js';
 import {
   findFileNameClash,
   parsePathTranslation,
@@ -134,18 +134,14 @@ function checkSharedIdentityAllowList(objects: readonly AwsObject[], { instanceN
     const patterns = allow?.[object.type] ?? [];
     for (const name of [object.name, ...(object.failover === undefined ? [] : [object.failover.name])]) {
       if (matchesNamePattern(patterns, name)) continue;
-      const listed = patterns.length === 0 ? 'which lists none' : `(${patterns.map((pattern) => `"${excerpt(pattern)}"`).join(', ')})`;
+      const listed = patterns.length === 0 ? 'which lists none' : `(${patterns.map((pattern) => excerpt(pattern)).join(', ')})`;
       throw permissionDenied(
-        `attribute "${ATTRIBUTE.objects}": objects[${index}]: ${object.type === 'secretsmanager' ? 'secret' : 'parameter'} "${excerpt(name)}" ` +
+        `attribute "${ATTRIBUTE.objects}": objects[${index}]: ${object.type === 'secretsmanager' ? 'secret' : 'parameter'} ${excerpt(name)} ` +
           `is not in auth.sharedIdentity.allow.${object.type} of provider instance "${instanceName}" ${listed}; ` +
           'the instance reads with the driver\'s own credentials, so only names the cluster admin listed may be read',
       );
     }
   });
-}
-
-function excerpt(text: string): string {
-  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }
 
 function parseRegion(value: string | undefined, { instanceName, settings }: AttributeContext): string {
@@ -157,7 +153,7 @@ function parseRegion(value: string | undefined, { instanceName, settings }: Attr
     );
   }
   if (!isAwsRegion(value)) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.region}": "${value}" is not an AWS region such as "us-east-1"`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.region}": ${excerpt(value)} is not an AWS region such as "us-east-1"`);
   }
   return value;
 }
@@ -179,7 +175,7 @@ function parseRoleArn(value: string | undefined, { instanceName, settings }: Att
     );
   }
   if (!ROLE_ARN.test(given)) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.roleArn}": "${given}" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.roleArn}": ${excerpt(given)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
   }
   return given;
 }
@@ -193,7 +189,7 @@ function parseObjectEntries(yamlText: string | undefined): ObjectEntry[] {
     // failsafe: every scalar stays a string, so "0600" and version "3" arrive exactly as written.
     document = parseYaml(yamlText, { schema: 'failsafe', maxAliasCount: MAX_YAML_ALIASES, uniqueKeys: true, prettyErrors: false });
   } catch (error) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.objects}" is not valid YAML: ${firstLine((error as Error).message)}`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.objects}" is not valid YAML: ${parserMessage((error as Error).message)}`);
   }
   const result = objectsSchema.safeParse(document);
   if (result.success) return result.data;
@@ -207,7 +203,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   );
   const problem =
     issue.code === 'unrecognized_keys'
-      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => excerpt(key)).join(', ')}`
       : issue.message;
   return issue.path.length === 0 ? problem : `${where}: ${problem}`;
 }
@@ -262,10 +258,10 @@ function objectType(entry: ObjectEntry, fail: FieldFailure): ObjectType {
   const written = entry.objectType;
   if (written === undefined) return fromArn ?? 'secretsmanager';
   if (written !== 'secretsmanager' && written !== 'ssmparameter') {
-    throw fail('objectType', `"${written}" is not "secretsmanager" or "ssmparameter"`);
+    throw fail('objectType', `${excerpt(written)} is not "secretsmanager" or "ssmparameter"`);
   }
   if (fromArn !== undefined && fromArn !== written) {
-    throw fail('objectType', `"${written}" does not match the ARN in objectName, which is a ${arnService ?? ''} ARN`);
+    throw fail('objectType', `${excerpt(written)} does not match the ARN in objectName, which is a ${excerpt(arnService ?? '')} ARN`);
   }
   return written;
 }
@@ -290,17 +286,17 @@ interface ExpectedRegion {
 function checkObjectName(name: string, type: ObjectType, expected: ExpectedRegion, fail: (message: string) => KeymountError): void {
   if (name.startsWith('arn:')) {
     const arn = parseArn(name);
-    if (arn === undefined) throw fail(`"${name}" is not a valid ARN (arn:partition:service:region:account:resource)`);
+    if (arn === undefined) throw fail(`${excerpt(name)} is not a valid ARN (arn:partition:service:region:account:resource)`);
     if (arn.service !== 'secretsmanager' && arn.service !== 'ssm') {
-      throw fail(`"${name}" is an ARN of service "${arn.service}"; only secretsmanager and ssm ARNs are supported`);
+      throw fail(`${excerpt(name)} is an ARN of service ${excerpt(arn.service)}; only secretsmanager and ssm ARNs are supported`);
     }
     if (arn.region !== expected.region) {
-      throw fail(`the ARN's region ${arn.region} differs from the volume's ${expected.role} ${expected.region}`);
+      throw fail(`the ARN's region ${excerptIfLong(arn.region) ?? ''} differs from the volume's ${expected.role} ${expected.region}`);
     }
     return;
   }
   if (type === 'ssmparameter' && name.includes(':')) {
-    throw fail(`"${name}": write the version or label in objectVersion or objectVersionLabel, not after ":" in the name`);
+    throw fail(`${excerpt(name)}: write the version or label in objectVersion or objectVersionLabel, not after ":" in the name`);
   }
 }
 
@@ -310,7 +306,7 @@ function checkVersions(type: ObjectType, version: string | undefined, label: str
     throw fail('objectVersionLabel', 'an SSM parameter takes objectVersion or objectVersionLabel, not both');
   }
   if (version !== undefined && !SSM_VERSION.test(version)) {
-    throw fail('objectVersion', `"${version}" is not an SSM parameter version number`);
+    throw fail('objectVersion', `${excerpt(version)} is not an SSM parameter version number`);
   }
 }
 
@@ -336,13 +332,13 @@ function failoverSelector(entry: ObjectEntry, type: ObjectType, context: ObjectC
 function fileName(name: string, translation: PathTranslation, fail: (message: string) => KeymountError): string {
   const path = translatePath(name, translation);
   const reason = unsafeFileNameReason(path);
-  if (reason !== undefined) throw fail(path === name ? `"${name}" ${reason}` : `"${name}" becomes "${path}", which ${reason}`);
+  if (reason !== undefined) throw fail(path === name ? `${excerpt(name)} ${reason}` : `${excerpt(name)} becomes ${excerpt(path)}, which ${reason}`);
   return path;
 }
 
 function fileMode(permission: string | undefined, fail: (message: string) => KeymountError): number | undefined {
   if (permission === undefined) return undefined;
-  if (!FILE_PERMISSION.test(permission)) throw fail(`"${permission}" is not an octal file mode such as "0640" (quote it in YAML)`);
+  if (!FILE_PERMISSION.test(permission)) throw fail(`${excerpt(permission)} is not an octal file mode such as "0640" (quote it in YAML)`);
   return Number.parseInt(permission, 8);
 }
 
@@ -350,7 +346,7 @@ function compileExpression(expression: string, fail: (message: string) => Keymou
   try {
     return compileJmesPath(expression);
   } catch (error) {
-    if (error instanceof JmesPathSyntaxError) throw fail(`"${expression}" ${error.message}`);
+    if (error instanceof JmesPathSyntaxError) throw fail(`${excerpt(expression)} ${error.message}`);
     throw error;
   }
 }
@@ -361,12 +357,8 @@ function checkFileNames(objects: readonly AwsObject[]): void {
   if (clash === undefined) return;
   throw invalidArgument(
     clash.path === clash.other
-      ? `attribute "${ATTRIBUTE.objects}": two objects would both be written to "${clash.path}"; give one of them another objectAlias`
-      : `attribute "${ATTRIBUTE.objects}": "${clash.path}" needs "${clash.other}" as a directory, but "${clash.other}" is a file; ` +
+      ? `attribute "${ATTRIBUTE.objects}": two objects would both be written to ${excerpt(clash.path)}; give one of them another objectAlias`
+      : `attribute "${ATTRIBUTE.objects}": ${excerpt(clash.path)} needs ${excerpt(clash.other)} as a directory, but it is a file; ` +
           'give one of them another objectAlias',
   );
-}
-
-function firstLine(message: string): string {
-  return message.split('\n')[0] ?? message;
 }

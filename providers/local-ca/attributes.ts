@@ -92,13 +92,13 @@ function enforcePolicy(parsed: LocalCaAttributes, facts: PolicyFacts, context: A
   const refused = findRefusedName(policy, parsed, facts.pod);
   if (refused?.kind === 'commonName') {
     throw permissionDenied(
-      `attribute "${facts.commonNameAttribute}": CN "${excerpt(refused.value)}" is not allowed by ${policyName}: a common name ` +
+      `attribute "${facts.commonNameAttribute}": CN ${excerpt(refused.value)} is not allowed by ${policyName}: a common name ` +
         `must also be one of the certificate's "${ATTRIBUTE.dnsNames}" (add it there), or match the instance's ` +
         `${NAME_SETTINGS.commonName} (set by the cluster admin)`,
     );
   }
   if (refused !== undefined) {
-    const what = parsed.usesDefaultUri ? `no name was requested, and the pod's SPIFFE ID "${refused.value}"` : `"${excerpt(refused.value)}"`;
+    const what = parsed.usesDefaultUri ? `no name was requested, and the pod's SPIFFE ID ${excerpt(refused.value)}` : excerpt(refused.value);
     throw permissionDenied(
       `attribute "${attributeOf(refused.kind, facts)}": ${what} is not allowed by ${policyName} (its ${NAME_SETTINGS[refused.kind]})`,
     );
@@ -107,7 +107,7 @@ function enforcePolicy(parsed: LocalCaAttributes, facts: PolicyFacts, context: A
   if (attribute !== undefined) {
     const setting = attribute.typeName === 'emailAddress' || attribute.typeName === 'mail' ? NAME_SETTINGS.emailAddresses : 'policy.subjectAttributes';
     throw permissionDenied(
-      `attribute "${facts.subjectAttribute}": ${attribute.typeName} "${excerpt(attribute.value)}" is not allowed by ${policyName} ` +
+      `attribute "${facts.subjectAttribute}": ${attribute.typeName} ${excerpt(attribute.value)} is not allowed by ${policyName} ` +
         `(the cluster admin allows subject attributes and their values with ${setting})`,
     );
   }
@@ -122,13 +122,13 @@ function enforcePolicy(parsed: LocalCaAttributes, facts: PolicyFacts, context: A
   }
   if (parsed.durationMs < policy.minDurationMs) {
     throw permissionDenied(
-      `attribute "${ATTRIBUTE.duration}": "${excerpt(parsed.durationText)}" is not allowed by ${policyName} ` +
+      `attribute "${ATTRIBUTE.duration}": ${excerpt(parsed.durationText)} is not allowed by ${policyName} ` +
         `(minimum ${policy.minDurationText}, set by policy.minDuration)`,
     );
   }
   if (parsed.durationMs > policy.maxDurationMs) {
     throw permissionDenied(
-      `attribute "${ATTRIBUTE.duration}": "${excerpt(parsed.durationText)}" is not allowed by ${policyName} ` +
+      `attribute "${ATTRIBUTE.duration}": ${excerpt(parsed.durationText)} is not allowed by ${policyName} ` +
         `(maximum ${policy.maxDurationText}, set by policy.maxDuration)`,
     );
   }

@@ -4,7 +4,7 @@
  * unsafe names are refused) and pure: nothing here talks to Vault.
  */
 import { isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { invalidArgument } from '../../src/provider/contract.js';
+import { controlCharacterReason, excerpt, invalidArgument, parserMessage } from '../../src/provider/contract.js';
 
 export const OBJECTS_ATTRIBUTE = 'objects';
 export const MAX_OBJECTS_LENGTH = 64 * 1024;
@@ -48,7 +48,7 @@ export function parseObjects(text: string | undefined): readonly VaultObject[] {
   const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   const problem = document.errors[0];
   if (problem !== undefined) {
-    throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}" is not valid YAML: ${problem.message.split('\n')[0] ?? ''}`);
+    throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}" is not valid YAML: ${parserMessage(problem.message)}`);
   }
   const list = document.contents;
   if (!isSeq(list)) {
@@ -61,7 +61,7 @@ export function parseObjects(text: string | undefined): readonly VaultObject[] {
   try {
     plain = document.toJS({ maxAliasCount: MAX_ALIASES }) as unknown[];
   } catch (error) {
-    throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}": ${(error as Error).message}`);
+    throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}": ${parserMessage((error as Error).message)}`);
   }
   const objects = list.items.map((item, index) => parseObject(item, index, plain[index]));
   checkNamesDistinct(objects);
@@ -73,7 +73,7 @@ function parseObject(item: unknown, index: number, plain: unknown): VaultObject 
   if (!isMap(item)) throw invalidArgument(`${where}: must be a map such as {objectName: db-password, secretPath: secret/data/db, secretKey: password}`);
   const fields = fieldsOf(item, where);
   const objectName = requiredString(fields, 'objectName', where);
-  const at = `${where} (objectName "${objectName}")`;
+  const at = `${where} (objectName ${excerpt(objectName)})`;
   const unsafe = unsafeNameReason(objectName);
   if (unsafe !== undefined) throw invalidArgument(`${at}: objectName must be a relative file name: ${unsafe}`);
   const { path: secretPath, query } = parseSecretPath(requiredString(fields, 'secretPath', at), at);
@@ -106,7 +106,7 @@ function fieldsOf(map: YAMLMap, where: string): Map<Field, Node | null> {
     if (!(FIELDS as readonly string[]).includes(key)) {
       const suggestion = FIELDS.find((field) => field.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
       throw invalidArgument(
-        `${where}: unknown field "${key}"${suggestion !== undefined ? ` (did you mean "${suggestion}"?)` : ''}; fields: ${FIELDS.join(', ')}`,
+        `${where}: unknown field ${excerpt(key)}${suggestion !== undefined ? ` (did you mean "${suggestion}"?)` : ''}; fields: ${FIELDS.join(', ')}`,
       );
     }
     fields.set(key as Field, (pair.value ?? null) as Node | null);
@@ -140,10 +140,10 @@ function parseSecretPath(text: string, where: string): { path: string; query: st
   const path = rawPath.replace(/^\/+/, '').replace(/^v1\//, '');
   const segments = path.split('/');
   if (path === '' || /\s|#/.test(path) || segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    throw invalidArgument(`${where}: secretPath "${text}" must be a Vault API path such as "secret/data/app" (no empty, "." or ".." segments, no spaces)`);
+    throw invalidArgument(`${where}: secretPath ${excerpt(text)} must be a Vault API path such as "secret/data/app" (no empty, "." or ".." segments, no spaces)`);
   }
   if (query !== undefined && (query === '' || /\s|#/.test(query))) {
-    throw invalidArgument(`${where}: secretPath "${text}" has an empty or malformed query string`);
+    throw invalidArgument(`${where}: secretPath ${excerpt(text)} has an empty or malformed query string`);
   }
   return { path, query };
 }
@@ -151,14 +151,14 @@ function parseSecretPath(text: string, where: string): { path: string; query: st
 function parseMethod(text: string | undefined, where: string): SecretMethod {
   const method = (text ?? 'GET').toUpperCase();
   if (method === 'GET' || method === 'POST') return method;
-  throw invalidArgument(`${where}: method "${text ?? ''}" is not supported; use GET (the default) or POST`);
+  throw invalidArgument(`${where}: method ${excerpt(text ?? '')} is not supported; use GET (the default) or POST`);
 }
 
 function parseEncoding(text: string | undefined, where: string): Encoding {
   const encoding = (text ?? 'utf-8').toLowerCase();
   const known = ENCODINGS.find((name) => name === encoding);
   if (known !== undefined) return known;
-  throw invalidArgument(`${where}: encoding "${text ?? ''}" is not one of ${ENCODINGS.join(', ')}`);
+  throw invalidArgument(`${where}: encoding ${excerpt(text ?? '')} is not one of ${ENCODINGS.join(', ')}`);
 }
 
 function parseSecretArgs(value: unknown, where: string): Readonly<Record<string, unknown>> | undefined {
@@ -182,7 +182,7 @@ function parseFilePermission(node: Node | null | undefined, where: string): numb
   let mode: number;
   if (/^0(?:o?[0-7]+)?$/i.test(text)) mode = parseInt(text.replace(/^0o?/i, '') || '0', 8);
   else if (/^[1-9][0-9]*$/.test(text)) mode = Number(text);
-  else throw invalidArgument(`${where}: filePermission "${text}" must be octal permission bits such as 0440`);
+  else throw invalidArgument(`${where}: filePermission ${excerpt(text)} must be octal permission bits such as 0440`);
   if (mode > 0o777) {
     throw invalidArgument(
       `${where}: filePermission ${text} is ${mode.toString(8).padStart(4, '0')} in octal, beyond 0777; write octal with a leading zero, such as 0440`,
@@ -196,7 +196,8 @@ function parseFilePermission(node: Node | null | undefined, where: string): numb
 export function unsafeNameReason(name: string): string | undefined {
   if (name.startsWith('/')) return 'it is absolute';
   if (name.includes('\\')) return 'it contains a backslash';
-  if (/\p{Cc}/u.test(name)) return 'it contains a control character';
+  const control = controlCharacterReason(name);
+  if (control !== undefined) return `it ${control}`;
   const elements = name.split('/');
   if (elements.length > MAX_PATH_DEPTH) return `it is deeper than ${MAX_PATH_DEPTH} levels`;
   for (const element of elements) {
@@ -212,7 +213,7 @@ export function unsafeNameReason(name: string): string | undefined {
 function checkNamesDistinct(objects: readonly VaultObject[]): void {
   const names = new Set<string>();
   for (const { objectName } of objects) {
-    if (names.has(objectName)) throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}": objectName "${objectName}" appears twice`);
+    if (names.has(objectName)) throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}": objectName ${excerpt(objectName)} appears twice`);
     names.add(objectName);
   }
   for (const name of names) {
@@ -220,7 +221,7 @@ function checkNamesDistinct(objects: readonly VaultObject[]): void {
     for (let depth = 1; depth < elements.length; depth++) {
       const parent = elements.slice(0, depth).join('/');
       if (names.has(parent)) {
-        throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}": objectName "${parent}" is a file, so "${name}" cannot be inside it`);
+        throw invalidArgument(`attribute "${OBJECTS_ATTRIBUTE}": objectName ${excerpt(parent)} is a file, so ${excerpt(name)} cannot be inside it`);
       }
     }
   }

@@ -12,7 +12,7 @@
  * the token store of namespace team-a). The checks therefore run on every
  * spelling the server could resolve a path to, never on the text alone.
  */
-import { permissionDenied, type KeymountError } from '../../src/provider/contract.js';
+import { excerpt, permissionDenied, type KeymountError } from '../../src/provider/contract.js';
 
 /** First segments that reach the server, its auth methods or the identity store instead of a secrets engine. */
 const RESERVED_ROOTS = new Set(['auth', 'sys', 'identity']);
@@ -156,7 +156,7 @@ export function checkObjectPath(policy: PathPolicy, where: string, path: string,
   const shared = policy.allowed !== undefined;
   const reason = reservedPathReason(path, shared);
   if (reason !== undefined) {
-    throw permissionDenied(`${where}: secretPath "${excerpt(path)}" is never reachable from a pod of provider instance "${policy.instanceName}": ${reason}`);
+    throw permissionDenied(`${where}: secretPath ${excerpt(path)} is never reachable from a pod of provider instance "${policy.instanceName}": ${reason}`);
   }
   if (policy.allowed === undefined) return;
   if (method !== 'GET') {
@@ -175,11 +175,7 @@ export function checkObjectPath(policy: PathPolicy, where: string, path: string,
 /** The error for a path outside the allow-list, naming the instance and the setting. */
 export function notAllowed(instanceName: string, allowed: AllowedPaths, where: string, path: string): KeymountError {
   return permissionDenied(
-    `${where}: secretPath "${excerpt(path)}" is not in auth.sharedIdentity.allow of provider instance "${instanceName}" ` +
-      `(${allowed.written.map((pattern) => `"${excerpt(pattern)}"`).join(', ')}); ask the cluster admin, or use a path the list names`,
+    `${where}: secretPath ${excerpt(path)} is not in auth.sharedIdentity.allow of provider instance "${instanceName}" ` +
+      `(${allowed.written.map((pattern) => excerpt(pattern)).join(', ')}); ask the cluster admin, or use a path the list names`,
   );
-}
-
-function excerpt(text: string): string {
-  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }

@@ -58,7 +58,7 @@ export function parseVaultPkiAttributes(
   }
   if (parsed.durationMs < context.minDurationMs) {
     throw permissionDenied(
-      `attribute "${ATTRIBUTE.duration}": "${excerpt(parsed.durationText)}" is not allowed by vault-pki instance ` +
+      `attribute "${ATTRIBUTE.duration}": ${excerpt(parsed.durationText)} is not allowed by vault-pki instance ` +
         `"${context.instanceName}" (minimum ${context.minDurationText}, set by its minDuration)`,
     );
   }

@@ -200,7 +200,7 @@ function parseLiteralSubject(template: string, values: TemplateValues): Distingu
   } catch (error) {
     if (error instanceof DistinguishedNameError) {
       throw invalidArgument(
-        `attribute "${ATTRIBUTE.literalSubject}": "${excerpt(template)}" ${error.message}; ` +
+        `attribute "${ATTRIBUTE.literalSubject}": ${excerpt(template)} ${error.message}; ` +
           'write an RFC 4514 name such as "CN=app,O=Example,C=DE"',
       );
     }
@@ -245,8 +245,8 @@ function parseNameList(rule: NameRule, attributes: Attributes, values: TemplateV
 function expandName(rule: NameRule, template: string, values: TemplateValues): string {
   const name = rule.normalize(expandAttributeTemplate(rule.attribute, template, values));
   if (!rule.isValid(name)) {
-    const origin = name === template ? '' : ` (expanded from "${excerpt(template)}")`;
-    throw invalidArgument(`attribute "${rule.attribute}": "${excerpt(name)}"${origin} is not ${rule.description}`);
+    const origin = name === template ? '' : ` (expanded from ${excerpt(template)})`;
+    throw invalidArgument(`attribute "${rule.attribute}": ${excerpt(name)}${origin} is not ${rule.description}`);
   }
   return name;
 }
@@ -273,7 +273,7 @@ const MIN_LIFETIME_MS = 2_000;
 function parseLifetime(text: string): number {
   const durationMs = parseGoDuration(ATTRIBUTE.duration, text);
   if (durationMs < MIN_LIFETIME_MS) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.duration}": "${excerpt(text)}" is shorter than the minimum of 2s`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.duration}": ${excerpt(text)} is shorter than the minimum of 2s`);
   }
   return durationMs;
 }
@@ -282,7 +282,7 @@ function parseRenewBefore(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const renewBeforeMs = parseGoDuration(ATTRIBUTE.renewBefore, text.trim());
   if (renewBeforeMs < 1000) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.renewBefore}": "${excerpt(text)}" is shorter than the minimum of 1s`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.renewBefore}": ${excerpt(text)} is shorter than the minimum of 1s`);
   }
   return renewBeforeMs;
 }
@@ -291,7 +291,7 @@ function parseGoDuration(attribute: string, text: string): number {
   const durationMs = parseDuration(text);
   if (durationMs === undefined) {
     throw invalidArgument(
-      `attribute "${attribute}": "${excerpt(text)}" is not a duration; use Go syntax such as "24h", "90m", "1h30m" or "3600s"`,
+      `attribute "${attribute}": ${excerpt(text)} is not a duration; use Go syntax such as "24h", "90m", "1h30m" or "3600s"`,
     );
   }
   return durationMs;
@@ -301,7 +301,7 @@ function parseBoolean(attribute: string, value: string | undefined): boolean {
   const text = value?.trim().toLowerCase() ?? 'false';
   if (text === 'true') return true;
   if (text === 'false') return false;
-  throw invalidArgument(`attribute "${attribute}": "${excerpt(value ?? '')}" is neither "true" nor "false"`);
+  throw invalidArgument(`attribute "${attribute}": ${excerpt(value ?? '')} is neither "true" nor "false"`);
 }
 
 function parsePkcs12(attributes: Attributes): Pkcs12Options | undefined {
@@ -329,7 +329,7 @@ function parseFileNames(attributes: Attributes, pkcs12: Pkcs12Options | undefine
     ...(pkcs12 === undefined ? [] : [[ATTRIBUTE.pkcs12FileName, pkcs12.fileName] as [string, string]]),
   ];
   if (new Set(named.map(([, name]) => name)).size < named.length) {
-    const listed = named.map(([attribute, name]) => `"${attribute}" ("${name}")`).join(', ');
+    const listed = named.map(([attribute, name]) => `"${attribute}" (${excerpt(name)})`).join(', ');
     throw invalidArgument(`attributes ${listed} must name ${named.length} different files`);
   }
   return fileNames;

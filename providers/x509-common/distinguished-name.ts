@@ -116,7 +116,7 @@ export function checkSubjectTextLength(text: string): void {
 export function attributeTypeOid(typeText: string): string {
   if (/^[0-9.]+$/.test(typeText)) return canonicalOid(typeText);
   const oid = DESCRIPTOR.test(typeText) ? TYPE_OIDS[typeText.toUpperCase()] : undefined;
-  if (oid === undefined) throw new DistinguishedNameError(`unknown attribute type "${excerpt(typeText)}" (known: ${KNOWN_TYPES})`);
+  if (oid === undefined) throw new DistinguishedNameError(`unknown attribute type ${excerpt(typeText)} (known: ${KNOWN_TYPES})`);
   return oid;
 }
 
@@ -133,17 +133,17 @@ export function attributeTypeName(oid: string): string {
 function canonicalOid(text: string): string {
   const arcs = text.split('.');
   const shown = excerpt(text);
-  if (arcs.length < 2 || arcs.some((arc) => arc === '')) throw new DistinguishedNameError(`"${shown}" is not a dotted OID`);
-  if (arcs.length > MAX_OID_ARCS) throw new DistinguishedNameError(`OID "${shown}" has more than ${MAX_OID_ARCS} arcs`);
+  if (arcs.length < 2 || arcs.some((arc) => arc === '')) throw new DistinguishedNameError(`${shown} is not a dotted OID`);
+  if (arcs.length > MAX_OID_ARCS) throw new DistinguishedNameError(`OID ${shown} has more than ${MAX_OID_ARCS} arcs`);
   if (arcs.some((arc) => arc.length > 1 && arc.startsWith('0'))) {
-    throw new DistinguishedNameError(`OID "${shown}" has an arc with a leading zero; write each arc without leading zeros, such as 2.5.4.3`);
+    throw new DistinguishedNameError(`OID ${shown} has an arc with a leading zero; write each arc without leading zeros, such as 2.5.4.3`);
   }
   if (arcs.some((arc) => arc.length > MAX_OID_ARC_DIGITS)) {
-    throw new DistinguishedNameError(`OID "${shown}" has an arc longer than ${MAX_OID_ARC_DIGITS} digits`);
+    throw new DistinguishedNameError(`OID ${shown} has an arc longer than ${MAX_OID_ARC_DIGITS} digits`);
   }
   const [first = '', second = ''] = arcs;
   if (!['0', '1', '2'].includes(first) || (first !== '2' && Number(second) > 39)) {
-    throw new DistinguishedNameError(`"${shown}" is not a valid OID (the first arc is 0, 1 or 2; under 0 and 1 the second is at most 39)`);
+    throw new DistinguishedNameError(`${shown} is not a valid OID (the first arc is 0, 1 or 2; under 0 and 1 the second is at most 39)`);
   }
   return text;
 }
@@ -223,7 +223,7 @@ class DnReader {
     const typeText = this.text.slice(start, this.position);
     this.skipSpaces();
     if (this.peek() !== '=') {
-      throw this.error(typeText === '' ? `expected an attribute type at position ${start + 1}` : `expected "=" after "${excerpt(typeText)}"`);
+      throw this.error(typeText === '' ? `expected an attribute type at position ${start + 1}` : `expected "=" after ${excerpt(typeText)}`);
     }
     this.position++;
     const type = attributeTypeOid(typeText);
@@ -236,7 +236,7 @@ class DnReader {
 
   /** Up to the next unescaped `,` or `+`; `\X` and `\hh` escapes; unescaped trailing spaces dropped. */
   private readValue(typeText: string): string {
-    if (this.peek() === '#') throw this.error(`"${typeText}": hex-encoded values (#...) are not supported; write the value as text`);
+    if (this.peek() === '#') throw this.error(`${excerpt(typeText)}: hex-encoded values (#...) are not supported; write the value as text`);
     const bytes: number[] = [];
     let keptLength = 0;
     while (!this.atEnd() && this.peek() !== ',' && this.peek() !== '+') {
@@ -246,7 +246,7 @@ class DnReader {
         keptLength = bytes.length;
         continue;
       }
-      if (MUST_ESCAPE.has(character)) throw this.error(`"${typeText}": "${character}" must be escaped as "\\${character}"`);
+      if (MUST_ESCAPE.has(character)) throw this.error(`${excerpt(typeText)}: "${character}" must be escaped as "\\${character}"`);
       bytes.push(...Buffer.from(character));
       if (character !== ' ') keptLength = bytes.length;
       this.position += character.length;
@@ -254,7 +254,7 @@ class DnReader {
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bytes.slice(0, keptLength)));
     } catch {
-      throw this.error(`"${typeText}": the \\hh escapes do not form valid UTF-8`);
+      throw this.error(`${excerpt(typeText)}: the \\hh escapes do not form valid UTF-8`);
     }
   }
 
@@ -297,20 +297,20 @@ class DnReader {
 
 function checkValue(type: string, typeText: string, value: string, reader: DnReader): void {
   if (type === OID.country) {
-    if (!/^[A-Z]{2}$/.test(value)) throw reader.error(`"${typeText}": "${excerpt(value)}" is not a two-letter country code such as DE`);
+    if (!/^[A-Z]{2}$/.test(value)) throw reader.error(`"${typeText}": ${excerpt(value)} is not a two-letter country code such as DE`);
     return;
   }
   const shown = excerpt(value);
   if (EMAIL_TYPES.has(type)) {
-    if (!isEmailAddress(lowerCaseDomain(value))) throw reader.error(`"${typeText}": "${shown}" is not a valid email address (local@domain, ASCII)`);
+    if (!isEmailAddress(lowerCaseDomain(value))) throw reader.error(`"${typeText}": ${shown} is not a valid email address (local@domain, ASCII)`);
     return;
   }
   const valid = type === OID.commonName ? isCommonName(value) : isSubjectValue(value, MAX_VALUE_LENGTH);
   if (!valid) {
     const limit = type === OID.commonName ? MAX_COMMON_NAME_LENGTH : MAX_VALUE_LENGTH;
-    throw reader.error(`"${typeText}": "${shown}" must be 1 to ${limit} characters without control characters`);
+    throw reader.error(`"${typeText}": ${shown} must be 1 to ${limit} characters without control characters`);
   }
   if (type === OID.domainComponent && !/^[A-Za-z0-9-]+$/.test(value)) {
-    throw reader.error(`"${typeText}": "${shown}" is not a domain label`);
+    throw reader.error(`"${typeText}": ${shown} is not a domain label`);
   }
 }

@@ -2,7 +2,7 @@
  * The `key-algorithm`, `key-size` and `key-encoding` attributes: which key
  * pair to generate for the pod and how to encode its private key.
  */
-import { invalidArgument, type KeymountError } from '../../src/provider/contract.js';
+import { excerpt, invalidArgument, type KeymountError } from '../../src/provider/contract.js';
 import { CERTIFICATE_ATTRIBUTE } from './attribute-names.js';
 
 export type EcdsaCurve = 'P-256' | 'P-384' | 'P-521';
@@ -55,14 +55,14 @@ function parseAlgorithm(text: string | undefined): KeyAlgorithm {
   if (text === undefined) return 'ECDSA';
   const algorithm = ALGORITHM_BY_LOWER_CASE_NAME[text.trim().toLowerCase()];
   if (algorithm === undefined) {
-    throw invalidArgument(`attribute "${ATTRIBUTE.algorithm}": "${text}" is not one of ECDSA, RSA, Ed25519`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.algorithm}": ${excerpt(text)} is not one of ECDSA, RSA, Ed25519`);
   }
   return algorithm;
 }
 
 function parseSize(text: string): number {
   const trimmed = text.trim();
-  if (!/^\d{1,5}$/.test(trimmed)) throw invalidArgument(`attribute "${ATTRIBUTE.size}": "${text}" is not a number of bits`);
+  if (!/^\d{1,5}$/.test(trimmed)) throw invalidArgument(`attribute "${ATTRIBUTE.size}": ${excerpt(text)} is not a number of bits`);
   return Number(trimmed);
 }
 
@@ -95,7 +95,7 @@ function unsupportedSize(algorithm: KeyAlgorithm, bits: number, allowed: readonl
 function parseEncoding(text: string | undefined, algorithm: KeyAlgorithm): KeyEncoding {
   const encoding = text?.trim().toUpperCase() ?? 'PKCS8';
   if (encoding !== 'PKCS8' && encoding !== 'PKCS1') {
-    throw invalidArgument(`attribute "${ATTRIBUTE.encoding}": "${text ?? ''}" is not one of PKCS8, PKCS1`);
+    throw invalidArgument(`attribute "${ATTRIBUTE.encoding}": ${excerpt(text ?? '')} is not one of PKCS8, PKCS1`);
   }
   if (encoding === 'PKCS1' && algorithm !== 'RSA') {
     throw invalidArgument(

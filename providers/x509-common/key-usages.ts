@@ -8,10 +8,9 @@
  * there is refused, so one list never silently overrides the other).
  */
 import type { KeyUsageFlags } from '@peculiar/x509';
-import { invalidArgument } from '../../src/provider/contract.js';
+import { excerpt, invalidArgument } from '../../src/provider/contract.js';
 import { CERTIFICATE_ATTRIBUTE } from './attribute-names.js';
 import { splitList } from './lists.js';
-import { excerpt } from './names.js';
 import { x509 } from './x509.js';
 
 const { KeyUsageFlags: Bit, ExtendedKeyUsage: Purpose } = x509;
@@ -91,7 +90,7 @@ function parseExtended(text: string): string[] {
     if (isExtended(name)) return EXTENDED_USAGES[name];
     if (DOTTED_OID.test(entry)) return entry;
     throw invalidArgument(
-      `attribute "${ATTRIBUTE.extended}": unknown extended usage "${excerpt(entry)}" ` +
+      `attribute "${ATTRIBUTE.extended}": unknown extended usage ${excerpt(entry)} ` +
         `(known: ${EXTENDED_NAMES.join(', ')}, or a dotted OID such as 1.3.6.1.5.5.7.3.1)`,
     );
   });
@@ -102,7 +101,7 @@ function parseNames<Name extends string>(attribute: string, text: string, known:
   const requested = splitList(attribute, text, MAX_USAGE_ITEMS).map(normalizeName);
   if (requested.length === 0) throw emptyList(attribute);
   const unknown = requested.find((name) => !(known as readonly string[]).includes(name));
-  if (unknown !== undefined) throw invalidArgument(`attribute "${attribute}": unknown usage "${excerpt(unknown)}" (known: ${known.join(', ')})`);
+  if (unknown !== undefined) throw invalidArgument(`attribute "${attribute}": unknown usage ${excerpt(unknown)} (known: ${known.join(', ')})`);
   return [...new Set(requested as Name[])];
 }
 

@@ -20,13 +20,8 @@ const MAX_EMAIL_ADDRESS_LENGTH = 254;
 /** X.520 upper bound for most other subject attributes (organizationName and the like). */
 export const MAX_SUBJECT_VALUE_LENGTH = 64;
 /** How much of a pod's value a message repeats: enough to recognise it, never a 256 KiB echo. */
-const EXCERPT_LENGTH = 80;
-
-/** The value itself when short, else its start and its length, for messages shown to the pod. */
-export function excerpt(value: string): string {
-  if (value.length <= EXCERPT_LENGTH) return value;
-  return `${value.slice(0, EXCERPT_LENGTH)}… (${value.length} characters)`;
-}
+/** Pod-supplied values in messages: the core's excerpt (quoted, escaped, cut to a short prefix with the length). */
+export { excerpt } from '../../src/provider/contract.js';
 
 /** The domain of an address is case-insensitive; its local part is kept as written. */
 export function lowerCaseDomain(address: string): string {

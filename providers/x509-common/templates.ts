@@ -3,8 +3,7 @@
  * Templates are parsed once into parts, so policy patterns can be checked for
  * unknown variables when the driver starts and expanded cheaply for each pod.
  */
-import type { PodIdentity } from '../../src/provider/contract.js';
-import { excerpt } from './names.js';
+import { excerpt, type PodIdentity } from '../../src/provider/contract.js';
 
 export type TemplatePart =
   | { readonly kind: 'text'; readonly text: string }
@@ -28,10 +27,10 @@ export function parseTemplate(template: string, knownVariables: readonly string[
   let rest = template;
   for (let start = rest.indexOf(OPEN); start !== -1; start = rest.indexOf(OPEN)) {
     const end = rest.indexOf('}', start + OPEN.length);
-    if (end === -1) throw new TemplateError(`unterminated "\${" in "${excerpt(template)}"`);
+    if (end === -1) throw new TemplateError(`unterminated "\${" in ${excerpt(template)}`);
     const name = rest.slice(start + OPEN.length, end);
     if (!knownVariables.includes(name)) {
-      throw new TemplateError(`unknown variable "\${${excerpt(name)}}" (known: ${knownVariables.map((known) => `\${${known}}`).join(', ')})`);
+      throw new TemplateError(`unknown variable ${excerpt(`\${${name}}`)} (known: ${knownVariables.map((known) => `\${${known}}`).join(', ')})`);
     }
     if (start > 0) parts.push({ kind: 'text', text: rest.slice(0, start) });
     parts.push({ kind: 'variable', name });

@@ -1,5 +1,6 @@
 import { ConfigError, loadServeConfig, SERVE_OPTIONS } from '../config/config.js';
 import { startDriver } from '../driver.js';
+import { disableCoreDumps } from './core-dumps.js';
 
 const HELP = `keymount serve: run the CSI driver (Identity and Node services) on a unix socket
 
@@ -17,6 +18,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  // First, before the config or any provider brings a credential into memory.
+  const coreDumpsLeftOn = disableCoreDumps();
   let config;
   try {
     config = loadServeConfig(args);
@@ -36,6 +39,12 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 2;
     }
     throw error;
+  }
+  if (coreDumpsLeftOn !== undefined) {
+    driver.logger.warn(
+      { reason: coreDumpsLeftOn },
+      'could not turn core dumps off (RLIMIT_CORE 0): a crash may write provider credentials and private keys to the node\'s disk. Install util-linux, or start keymount under "prlimit --core=0:0"',
+    );
   }
   if (process.getuid?.() !== 0) {
     driver.logger.warn(

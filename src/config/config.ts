@@ -73,7 +73,12 @@ export const SERVE_OPTIONS = {
   'provider-timeout': { type: 'string', env: 'KEYMOUNT_PROVIDER_TIMEOUT', default: '30s', help: 'upper bound for one provider fetch' },
   'log-level': { type: 'string', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error|silent' },
   'metrics-addr': { type: 'string', env: 'KEYMOUNT_METRICS_ADDR', default: undefined, help: 'serve Prometheus /metrics on HOST:PORT (":9811": every interface)' },
-  'health-addr': { type: 'string', env: 'KEYMOUNT_HEALTH_ADDR', default: undefined, help: 'serve /healthz and /readyz on HOST:PORT' },
+  'health-addr': {
+    type: 'string',
+    env: 'KEYMOUNT_HEALTH_ADDR',
+    default: undefined,
+    help: 'serve /healthz and /readyz on HOST:PORT (":9810": 127.0.0.1 only; name the interface, e.g. [$(POD_IP)]:9810 or 0.0.0.0:9810, to serve beyond it)',
+  },
   'register-with-kubelet': { type: 'string', env: 'KEYMOUNT_REGISTER_WITH_KUBELET', default: 'false', help: 'true|false: register with the kubelet itself, without node-driver-registrar' },
   'kubelet-root': { type: 'string', env: 'KEYMOUNT_KUBELET_ROOT', default: '/var/lib/kubelet', help: "the kubelet's root dir (its plugins_registry/ is used with --register-with-kubelet)" },
   'kubelet-registration-path': { type: 'string', env: 'KEYMOUNT_KUBELET_REGISTRATION_PATH', default: undefined, help: 'the CSI socket path on the host, as registered with the kubelet (default: the --endpoint path)' },
@@ -82,7 +87,8 @@ export const SERVE_OPTIONS = {
 
 const nonEmpty = (flag: string) => z.string().min(1, `--${flag} must not be empty`);
 
-const listenAddress = (flag: string) =>
+/** `noInterface`: what ":PORT" means. Health answers anyone who reaches it, so there it means loopback only. */
+const listenAddress = (flag: string, noInterface: 'every interface' | 'loopback') =>
   z
     .string()
     .optional()
@@ -90,10 +96,10 @@ const listenAddress = (flag: string) =>
       if (value === undefined) return undefined;
       const address = parseListenAddress(value);
       if (address === undefined) {
-        ctx.addIssue({ code: 'custom', message: `--${flag} "${value}" must be HOST:PORT, [IPV6]:PORT or :PORT (for example 127.0.0.1:9810)` });
+        ctx.addIssue({ code: 'custom', message: `--${flag} "${value}" must be HOST:PORT, [IP]:PORT or :PORT (for example 127.0.0.1:9810)` });
         return z.NEVER;
       }
-      return address;
+      return address.host === '' && noInterface === 'loopback' ? { host: '127.0.0.1', port: address.port } : address;
     });
 
 const flagsSchema = z.object({
@@ -125,8 +131,8 @@ const flagsSchema = z.object({
     message: '--log-level must be one of trace, debug, info, warn, error, silent',
   }),
   config: z.string().optional(),
-  'metrics-addr': listenAddress('metrics-addr'),
-  'health-addr': listenAddress('health-addr'),
+  'metrics-addr': listenAddress('metrics-addr', 'every interface'),
+  'health-addr': listenAddress('health-addr', 'loopback'),
   'register-with-kubelet': z.enum(['true', 'false'], { message: '--register-with-kubelet must be true or false' }).transform((value) => value === 'true'),
   'kubelet-root': nonEmpty('kubelet-root').refine((value) => value.startsWith('/'), { message: '--kubelet-root must be an absolute path' }),
   'kubelet-registration-path': z

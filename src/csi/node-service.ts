@@ -14,6 +14,7 @@ import type {
   NodeUnpublishVolumeRequest,
 } from './messages.js';
 import type { CsiDefinitions } from './proto.js';
+import { excerptIfLong } from '../untrusted-text.js';
 import { unary } from './unary.js';
 import { toPublishRequest, toUnpublishRequest } from './validate.js';
 
@@ -40,7 +41,7 @@ export function addNodeService(
         volumeId: request.volume_id,
         targetPath: request.target_path,
         pod: `${request.volume_context[POD_NAMESPACE] ?? '?'}/${request.volume_context[POD_NAME] ?? '?'}`,
-        provider: request.volume_context.provider,
+        provider: excerptIfLong(request.volume_context.provider),
       }),
     ),
     NodeUnpublishVolume: unary<NodeUnpublishVolumeRequest, Empty>(

@@ -5,6 +5,7 @@
  */
 import { isAbsolute, normalize } from 'node:path';
 import { invalidArgument } from '../errors.js';
+import { excerpt } from '../untrusted-text.js';
 import { Sensitive } from '../provider/contract.js';
 import type { PublishRequest, UnpublishRequest } from '../volume/requests.js';
 import { parseGid } from '../volume/volume-spec.js';
@@ -43,13 +44,18 @@ function requireTargetPath(targetPath: string): string {
   return targetPath;
 }
 
+/** "volumeAttributes.objects" for a plain key; a pod's odd or huge key only as an excerpt. */
+function attributeField(key: string): string {
+  return /^[\w./-]{1,64}$/.test(key) ? `volumeAttributes.${key}` : `volumeAttributes[${excerpt(key)}]`;
+}
+
 function checkAttributeSizes(context: StringMap): void {
   let total = 0;
   for (const [key, value] of Object.entries(context)) {
     const bytes = Buffer.byteLength(key) + Buffer.byteLength(value);
     total += bytes;
     if (key !== SERVICE_ACCOUNT_TOKENS && Buffer.byteLength(value) > MAX_ATTRIBUTE_VALUE_BYTES) {
-      throw invalidArgument(`volumeAttributes.${key} is ${Buffer.byteLength(value)} bytes, over the limit of ${MAX_ATTRIBUTE_VALUE_BYTES}`);
+      throw invalidArgument(`${attributeField(key)} is ${Buffer.byteLength(value)} bytes, over the limit of ${MAX_ATTRIBUTE_VALUE_BYTES}`);
     }
   }
   if (total > MAX_ATTRIBUTES_TOTAL_BYTES) {
@@ -70,7 +76,7 @@ export function toPublishRequest(request: NodePublishVolumeRequest): PublishRequ
     throw invalidArgument(`volume_capability.access_mode ${mode} is not supported; keymount volumes are single-node (SINGLE_NODE_WRITER or SINGLE_NODE_READER_ONLY)`);
   }
   if (mount.fs_type !== '' && mount.fs_type !== 'tmpfs') {
-    throw invalidArgument(`volume_capability.mount.fs_type "${mount.fs_type}" is not supported; leave fsType empty (keymount always uses tmpfs)`);
+    throw invalidArgument(`volume_capability.mount.fs_type ${excerpt(mount.fs_type)} is not supported; leave fsType empty (keymount always uses tmpfs)`);
   }
   if (mount.mount_flags.length > 0) {
     throw invalidArgument('volume_capability.mount.mount_flags are not supported; keymount chooses the tmpfs flags itself');

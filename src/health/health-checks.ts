@@ -11,6 +11,10 @@ import type { DriverStatus } from './driver-status.js';
 import type { HttpResponse } from './http-endpoints.js';
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 3_000;
+/** How long one Probe answer serves /healthz: a flood of requests costs one dial per second, not one per request. */
+export const PROBE_RESULT_TTL_MS = 1_000;
+
+type ProbeOutcome = { readonly ready: boolean } | { readonly error: string };
 
 type ProbeMethod = (
   request: object,
@@ -21,6 +25,8 @@ type ProbeMethod = (
 
 export class HealthChecks {
   private readonly identity = loadCsiDefinitions().Identity;
+  /** The probe in flight, or the last answer while it is younger than PROBE_RESULT_TTL_MS. */
+  private latest: { readonly outcome: Promise<ProbeOutcome>; settledAt: number | undefined } | undefined;
 
   constructor(
     private readonly socketPath: string,
@@ -31,13 +37,25 @@ export class HealthChecks {
   /** 200 while the process runs and its CSI socket answers a Probe (ready or not); 503 otherwise. */
   async liveness(): Promise<HttpResponse> {
     if (this.status.phase === 'starting') return text(200, `ok: ${this.status.describe()}\n`);
-    try {
-      const ready = await this.probe();
-      return text(200, `ok: the CSI socket answered Probe (ready=${String(ready)})\n`);
-    } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      return text(503, `unhealthy: the CSI socket ${this.socketPath} did not answer Probe: ${detail}\n`);
-    }
+    const outcome = await this.sharedProbe();
+    if ('ready' in outcome) return text(200, `ok: the CSI socket answered Probe (ready=${String(outcome.ready)})\n`);
+    return text(503, `unhealthy: the CSI socket ${this.socketPath} did not answer Probe: ${outcome.error}\n`);
+  }
+
+  /** At most one Probe in flight; callers within PROBE_RESULT_TTL_MS of its answer share it. */
+  private sharedProbe(): Promise<ProbeOutcome> {
+    const latest = this.latest;
+    if (latest !== undefined && (latest.settledAt === undefined || performance.now() - latest.settledAt < PROBE_RESULT_TTL_MS)) return latest.outcome;
+    const outcome = this.probe().then(
+      (ready): ProbeOutcome => ({ ready }),
+      (error: unknown): ProbeOutcome => ({ error: error instanceof Error ? error.message : String(error) }),
+    );
+    const entry: { readonly outcome: Promise<ProbeOutcome>; settledAt: number | undefined } = { outcome, settledAt: undefined };
+    this.latest = entry;
+    void outcome.then(() => {
+      entry.settledAt = performance.now();
+    });
+    return outcome;
   }
 
   /** 200 once every provider instance is initialised and the socket is bound; 503 while starting or stopping. */

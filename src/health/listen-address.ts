@@ -9,8 +9,9 @@ export interface ListenAddress {
 const HOST_NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i;
 
 /**
- * Parses "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every interface), the forms
- * Kubernetes components take for their --metrics-bind-address style flags.
+ * Parses "HOST:PORT", "[IPV6]:PORT" or ":PORT" (no interface named), the forms
+ * Kubernetes components take for their --metrics-bind-address style flags,
+ * and "[IPV4]:PORT", so "[$(POD_IP)]:PORT" works in IPv4 and IPv6 clusters.
  * Returns undefined when malformed.
  */
 export function parseListenAddress(text: string): ListenAddress | undefined {
@@ -21,7 +22,7 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   if (port > 65_535) return undefined;
   if (rawHost.startsWith('[')) {
     const host = rawHost.slice(1, -1);
-    return isIP(host) === 6 ? { host, port } : undefined;
+    return isIP(host) !== 0 ? { host, port } : undefined;
   }
   // All digits and dots: an IPv4 address or nothing (never a host name).
   if (/^[\d.]+$/.test(rawHost)) return isIP(rawHost) === 4 ? { host: rawHost, port } : undefined;

@@ -24,6 +24,8 @@ export {
   sanitizeBackendText,
   spendAnswerBytes,
 } from './backend-answers.js';
+/** The core's rules for untrusted text: quote it in messages with excerpt(); refuse control characters in file names. */
+export { excerpt, excerptIfLong, parserMessage, controlCharacterReason } from '../untrusted-text.js';
 export {
   KeymountError,
   invalidArgument,

@@ -6,6 +6,7 @@
 import { resourceExhausted, KeymountError } from '../errors.js';
 import { formatBytes } from '../config/units.js';
 import type { ProviderFile } from '../provider/contract.js';
+import { controlCharacterReason, excerpt } from '../untrusted-text.js';
 
 export interface VolumeFile {
   /** Relative, normalised path segments ("certs/tls.crt" → ["certs", "tls.crt"]). */
@@ -24,12 +25,14 @@ const RESERVED_PREFIX = '..';
 
 /**
  * Why a provider-supplied path is unsafe, or undefined when it is fine.
- * Only "/" separates directories; the message quotes the path with JSON
- * escaping so control characters stay visible.
+ * Only "/" separates directories; no control characters (a name is shown in
+ * listings and logs). Callers quote the path with excerpt().
  */
 export function unsafePathReason(path: string): string | undefined {
   if (path.length === 0) return 'is empty';
   if (path.includes('\0')) return 'contains a NUL byte';
+  const control = controlCharacterReason(path);
+  if (control !== undefined) return control;
   if (path.includes('\\')) return 'contains a backslash (only "/" separates directories)';
   if (path.startsWith('/')) return 'is absolute';
   const segments = path.split('/');
@@ -61,7 +64,7 @@ export function toVolumeFiles(providerName: string, files: readonly ProviderFile
   let totalBytes = 0;
   const result = files.map((file): VolumeFile => {
     if (typeof file !== 'object' || file === null) throw providerFault(providerName, 'returned a file that is not an object');
-    const shown = JSON.stringify(typeof file.path === 'string' ? file.path.slice(0, 300) : file.path);
+    const shown = typeof file.path === 'string' ? excerpt(file.path) : JSON.stringify(file.path);
     const reason = typeof file.path === 'string' ? unsafePathReason(file.path) : 'is not a string';
     if (reason !== undefined) throw providerFault(providerName, `returned the file path ${shown}, which ${reason}`);
     if (seen.has(file.path)) throw providerFault(providerName, `returned the file path ${shown} twice`);
@@ -77,7 +80,7 @@ export function toVolumeFiles(providerName: string, files: readonly ProviderFile
     return { segments, path: file.path, mode, contents: file.contents };
   });
   for (const path of seen) {
-    if (directories.has(path)) throw providerFault(providerName, `returned ${JSON.stringify(path)} both as a file and as a directory`);
+    if (directories.has(path)) throw providerFault(providerName, `returned ${excerpt(path)} both as a file and as a directory`);
   }
   if (totalBytes > rules.maxTotalBytes) {
     throw resourceExhausted(

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../config/units.js';
 import { invalidArgument, permissionDenied } from '../errors.js';
+import { excerpt } from '../untrusted-text.js';
 import type { Provider } from '../provider/contract.js';
 import type { ProviderRegistry } from '../provider/registry.js';
 import type { PublishRequest } from './requests.js';
@@ -40,7 +41,7 @@ export function resolveVolumeSpec(request: PublishRequest, registry: ProviderReg
   const instance = registry.get(providerName);
   if (instance === undefined) {
     throw invalidArgument(
-      `volumeAttributes.provider "${providerName}" is not a configured provider instance; configured: ${registry.names.join(', ')}`,
+      `volumeAttributes.provider ${excerpt(providerName)} is not a configured provider instance; configured: ${registry.names.join(', ')}`,
     );
   }
   // Before the provider looks at anything the pod wrote: a pod outside the instance's namespaces gets nothing from it.
@@ -72,7 +73,7 @@ function rejectUnknownKeys(attributes: Readonly<Record<string, string>>, provide
     if (known.has(key) || key.startsWith(KUBELET_ATTRIBUTE_PREFIX)) continue;
     const suggestion = closest(key, [...known]);
     throw invalidArgument(
-      `volumeAttributes has unknown key "${key}" for provider type ${provider.type}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}; known keys: ${[...known].sort().join(', ')}`,
+      `volumeAttributes has unknown key ${excerpt(key)} for provider type ${provider.type}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}; known keys: ${[...known].sort().join(', ')}`,
     );
   }
 }
@@ -80,7 +81,7 @@ function rejectUnknownKeys(attributes: Readonly<Record<string, string>>, provide
 function parseFileMode(text: string | undefined): number {
   if (text === undefined || text === '') return DEFAULT_FILE_MODE;
   if (!/^0?[0-7]{3}$/.test(text)) {
-    throw invalidArgument(`volumeAttributes.fileMode "${text}" must be octal permission bits such as 0440`);
+    throw invalidArgument(`volumeAttributes.fileMode ${excerpt(text)} must be octal permission bits such as 0440`);
   }
   return parseInt(text, 8);
 }
@@ -92,7 +93,7 @@ function parseFileMode(text: string | undefined): number {
 function parseRefreshInterval(text: string | undefined, minimumMs: number): number {
   if (text === undefined || text === '') return minimumMs;
   const ms = parseDuration(text);
-  if (ms === undefined) throw invalidArgument(`volumeAttributes.refreshInterval "${text}" must be a duration such as 5m or 1h`);
+  if (ms === undefined) throw invalidArgument(`volumeAttributes.refreshInterval ${excerpt(text)} must be a duration such as 5m or 1h`);
   return Math.max(ms, minimumMs);
 }
 
@@ -101,7 +102,7 @@ const MAX_GID = 4_294_967_294;
 export function parseGid(text: string | undefined, field = 'volumeAttributes.fsGroup'): number | undefined {
   if (text === undefined || text === '') return undefined;
   const gid = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(gid >= 0 && gid <= MAX_GID)) throw invalidArgument(`${field} "${text}" must be a numeric group ID`);
+  if (!(gid >= 0 && gid <= MAX_GID)) throw invalidArgument(`${field} ${excerpt(text)} must be a numeric group ID`);
   return gid;
 }
 

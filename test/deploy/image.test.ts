@@ -107,18 +107,20 @@ describe('the Dockerfile', () => {
     ]);
   });
 
-  it('runs no npm in the runtime image, removes npm, npx, corepack and npm caches, and checks mount and umount are there', () => {
+  it('runs no npm in the runtime image, removes npm, npx, corepack and npm caches, and checks mount, umount and prlimit are there', () => {
     const runs = runtime.instructions.filter((item) => item.keyword === 'RUN').map((item) => item.args);
     expect(runs.join(' ')).not.toMatch(/\bnpm (ci|install)\b/);
     const cleanup = runs.join(' ');
     for (const path of ['/usr/local/lib/node_modules', '/usr/local/bin/npm', '/usr/local/bin/npx', '/root/.npm']) expect(cleanup).toContain(path);
     expect(cleanup).toContain('command -v mount');
     expect(cleanup).toContain('command -v umount');
+    expect(cleanup).toContain('command -v prlimit');
   });
 
-  it('starts `keymount serve` from the compiled entry point, as root only because mounting needs it', () => {
+  it('starts `keymount serve` from the compiled entry point with core dumps off, as root only because mounting needs it', () => {
     const last = (keyword: string): string | undefined => runtime.instructions.filter((item) => item.keyword === keyword).at(-1)?.args;
-    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual(['node', '/app/dist/src/cli/main.js']);
+    // prlimit execs node with RLIMIT_CORE 0 (soft and hard): no core dump can carry credentials or keys to disk.
+    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual(['prlimit', '--core=0:0', '--', 'node', '/app/dist/src/cli/main.js']);
     expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['serve']);
     expect(last('WORKDIR')).toBe('/app');
     expect(last('USER')).toBe('0');

@@ -256,7 +256,9 @@ describe('the DaemonSet', () => {
     const { driver } = daemonSet(render());
     const port = (name: string): number | undefined => driver.ports?.find((item) => item.name === name)?.containerPort;
     expect(driver.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(flagValue(driver, 'health-addr')).toBe(`:${String(port('health'))}`);
+    // Health on the pod IP only (where the kubelet probes); keymount alone would serve it on 127.0.0.1.
+    expect(flagValue(driver, 'health-addr')).toBe(`[$(POD_IP)]:${String(port('health'))}`);
+    expect(driver.env).toContainEqual({ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
     expect(flagValue(driver, 'metrics-addr')).toBe(`:${String(port('metrics'))}`);
     const annotations = (only(render(), 'DaemonSet').spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations;
     expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port('metrics')), 'prometheus.io/path': '/metrics' });
@@ -307,9 +309,13 @@ describe('the driver configuration the chart renders', () => {
     const configMount = (driver.volumeMounts ?? []).find((mount) => configFlag.startsWith(`${mount.mountPath}/`));
     expect(volumeNamed(spec, configMount?.name ?? '')?.configMap?.name).toBe(configMap.metadata.name);
 
-    const args = (driver.args ?? []).slice(1).map((arg) => arg.replace('$(NODE_NAME)', 'node-1').replace(`--config=${configFlag}`, `--config=${configFile}`));
+    // The kubelet expands $(VAR) from the container's env: the node's name and the pod IP.
+    const args = (driver.args ?? [])
+      .slice(1)
+      .map((arg) => arg.replace('$(NODE_NAME)', 'node-1').replace('$(POD_IP)', '10.244.1.7').replace(`--config=${configFlag}`, `--config=${configFile}`));
     expect(driver.args?.[0]).toBe('serve');
     const config = loadServeConfig(args);
+    expect(config.healthAddress?.host).toBe('10.244.1.7');
     expect(Object.keys(config.providers).sort()).toEqual(Object.keys((parseYaml(configText) as { providers: object }).providers).sort());
     expect(config.shutdownTimeoutMs / 1000).toBeLessThan(spec.terminationGracePeriodSeconds ?? 30);
 

@@ -53,6 +53,8 @@ describe('--health-addr', () => {
     expect(() => buildConfig({ 'node-id': 'n', 'health-addr': '127.0.0.1' }, {}, false)).toThrow(ConfigError);
     expect(() => buildConfig({ 'node-id': 'n', 'health-addr': '999.1.1.1:80' }, {}, false)).toThrow('--health-addr "999.1.1.1:80" must be HOST:PORT');
     expect(buildConfig({ 'node-id': 'n' }, { KEYMOUNT_HEALTH_ADDR: '0.0.0.0:9810' }, false).healthAddress).toEqual({ host: '0.0.0.0', port: 9810 });
+    // No interface named: loopback only (test/hardening/process-hygiene.test.ts has the rest).
+    expect(buildConfig({ 'node-id': 'n' }, { KEYMOUNT_HEALTH_ADDR: ':9810' }, false).healthAddress).toEqual({ host: '127.0.0.1', port: 9810 });
     expect(() => buildConfig({ 'node-id': 'n', 'shutdown-timeout': 'soon' }, {}, false)).toThrow('--shutdown-timeout "soon" must be a duration');
   });
 });
@@ -126,9 +128,12 @@ describe('/healthz and /readyz', () => {
       expect((await get(harness.driver.httpUrls['/healthz'])).status).toBe(200);
       // What a node clean-up script or a second driver could do under the running one.
       rmSync(harness.socketPath);
-      const healthz = await get(harness.driver.httpUrls['/healthz']);
-      expect(healthz.status).toBe(503);
-      expect(healthz.body).toContain(`the CSI socket ${harness.socketPath} did not answer Probe`);
+      // A Probe answer serves /healthz for up to a second (cheap under a flood): the failure shows once it expires.
+      await vi.waitFor(async () => {
+        const healthz = await get(harness.driver.httpUrls['/healthz']);
+        expect(healthz.status).toBe(503);
+        expect(healthz.body).toContain(`the CSI socket ${harness.socketPath} did not answer Probe`);
+      }, { timeout: 10_000, interval: 100 });
       expect((await get(harness.driver.httpUrls['/readyz'])).status).toBe(200);
     });
 

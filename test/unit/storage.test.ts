@@ -55,6 +55,8 @@ describe('provider file checks', () => {
     ['..hidden', 'starts an element with "..", which keymount reserves'],
     ['a/b/c/d/e/f/g/h/i', 'is deeper than 8 directories'],
     ['é'.repeat(128), 'has an element longer than 255 bytes'],
+    ['a\nb', 'contains the control character U+000A (C0, DEL, C1, line or paragraph separators and bidirectional controls are refused)'],
+    ['dir/line\u2028sep', 'contains the control character U+2028 (C0, DEL, C1, line or paragraph separators and bidirectional controls are refused)'],
   ])('%j → %s', (path, reason) => {
     expect(unsafePathReason(path)).toBe(reason);
   });
