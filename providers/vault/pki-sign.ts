@@ -8,6 +8,7 @@ import { KeymountError, type Sensitive } from '../../src/provider/contract.js';
 import type { RequestedNames } from '../x509-common/index.js';
 import { backendWarnings, record, type VaultApi } from './api.js';
 import type { VaultFailure } from './errors.js';
+import { roleMismatchFix } from './pki-role-mismatch.js';
 
 export interface SignRequest {
   readonly pkiMount: string;
@@ -59,13 +60,20 @@ export async function signCsr(api: VaultApi, token: Sensitive<string>, request: 
   try {
     answer = await api.call(call, signal, {
       what,
-      // The sign endpoint answers 400 for what the role refuses (a name, a key type, an unknown role): a refusal, not a bad attribute.
+      // A 400 the role gives that is not a known mismatch (below) stays a refusal, as before.
       overrides: { 400: 'PERMISSION_DENIED' },
     });
   } catch (error) {
+    if (!(error instanceof KeymountError)) throw error;
+    const failure = error.cause as VaultFailure | undefined;
     // Vault's bare "permission denied" (403) does not say which capability is missing.
-    if (error instanceof KeymountError && error.code === 'PERMISSION_DENIED' && (error.cause as VaultFailure | undefined)?.status === 403) {
-      throw new KeymountError(error.code, `${error.message}; the identity's Vault policy must grant "update" on "${path}"`, { cause: error.cause });
+    if (error.code === 'PERMISSION_DENIED' && failure?.status === 403) {
+      throw new KeymountError(error.code, `${error.message}; the identity's Vault policy must grant "update" on "${path}"`, { cause: failure });
+    }
+    // The role and the volume do not match (key type, name, lifetime): either side can fix it, so it is no denial.
+    const fix = failure?.status === 400 ? roleMismatchFix(failure.messages, request.pkiMount, request.pkiRole) : undefined;
+    if (fix !== undefined) {
+      throw new KeymountError('FAILED_PRECONDITION', `${error.message}. ${fix.charAt(0).toUpperCase()}${fix.slice(1)}`, { cause: failure });
     }
     throw error;
   }

@@ -276,21 +276,29 @@ describe('refusals', () => {
     instance = await createPkiProvider(settings());
   });
 
-  it('a name outside the PKI role: PERMISSION_DENIED with Vault\'s reason', async () => {
-    const error = await rejection(fetchWith(instance.provider, { 'dns-names': 'web.shop.svc,evil.example.org' }));
-    expect(error.code).toBe('PERMISSION_DENIED');
+  it('a name outside the PKI role: FAILED_PRECONDITION with Vault\'s reason and the fix, after a single login', async () => {
+    const recording = recordingEnvironment();
+    const { provider } = await createPkiProvider(settings(), { env: recording.env });
+    const error = await rejection(fetchWith(provider, { 'dns-names': 'web.shop.svc,evil.example.org' }));
+    expect(error.code).toBe('FAILED_PRECONDITION');
     expect(error.message).toContain('pki/sign/web');
     expect(error.message).toContain('evil.example.org not allowed by this role');
-    const uri = await rejection(fetchWith(instance.provider, { 'uri-sans': 'spiffe://cluster.local/ns/bank/sa/teller' }));
-    expect(uri.code).toBe('PERMISSION_DENIED');
+    expect(error.message).toContain('allowed_domains');
+    // A mismatch is not a refused token: no second login, no second sign request.
+    expect(recording.calls.filter((call) => call === 'POST auth/jwt/login')).toHaveLength(1);
+    expect(recording.calls.filter((call) => call === 'POST pki/sign/web')).toHaveLength(1);
+    const uri = await rejection(fetchWith(provider, { 'uri-sans': 'spiffe://cluster.local/ns/bank/sa/teller' }));
+    expect(uri.code).toBe('FAILED_PRECONDITION');
     expect(uri.message).toContain('URI Subject Alternative Names were provided via CSR which are not valid for this role');
+    expect(uri.message).toContain('allowed_uri_sans');
   });
 
-  it('a PKI role the mount does not have: PERMISSION_DENIED naming it', async () => {
+  it('a PKI role the mount does not have: FAILED_PRECONDITION naming it and the instance\'s pkiRole', async () => {
     const { provider } = await createPkiProvider(settings({ pkiRole: 'nosuch' }));
     const error = await rejection(fetchWith(provider, { 'dns-names': 'web.shop.svc' }));
-    expect(error.code).toBe('PERMISSION_DENIED');
+    expect(error.code).toBe('FAILED_PRECONDITION');
     expect(error.message).toContain('unknown role: nosuch');
+    expect(error.message).toContain('pkiRole');
   });
 
   it('a Vault role the pod\'s service account is not bound to: PERMISSION_DENIED from the login', async () => {

@@ -119,13 +119,14 @@ describe.skipIf(!IS_ROOT)(`vault-pki volumes (${IS_ROOT ? 'real tmpfs' : ROOT_RE
     expect(exists(volume.targetPath)).toBe(false);
   }, 20_000);
 
-  it('refuses a name outside the PKI role with PERMISSION_DENIED and Vault\'s reason, leaving nothing', async () => {
+  it('refuses a name outside the PKI role with FAILED_PRECONDITION, Vault\'s reason and the fix, leaving nothing', async () => {
     const volume = harness.newVolume('tls');
     const error = await callError(
       harness.publish(volume, { ...volumeAttributes, 'dns-names': 'web.bank.svc' }, { tokens: { vault: webToken } }),
     );
-    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(error.code).toBe(status.FAILED_PRECONDITION);
     expect(error.details).toContain('web.bank.svc not allowed by this role');
+    expect(error.details).toContain('"dns-names"');
     expect(exists(volume.targetPath)).toBe(false);
   });
 
