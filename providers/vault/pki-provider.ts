@@ -17,6 +17,7 @@ import {
   parseDuration,
 } from '../../src/provider/contract.js';
 import {
+  CERTIFICATE_ATTRIBUTE as ATTRIBUTE,
   CERTIFICATE_VERSION_KEY,
   IssuanceLimiter,
   IssuedCertificates,
@@ -36,6 +37,9 @@ import { signCsr, type SignedCertificate } from './pki-sign.js';
 import type { CachedToken } from './token-cache.js';
 
 export const VAULT_PKI_TYPE = 'vault-pki';
+
+/** Vault's warning when it capped the requested TTL: `TTL "2h0m0s" is longer than permitted maxTTL "1h0m0s", so maxTTL is being used`. */
+const MAX_TTL_CAPPED = /longer than permitted maxTTL/;
 
 /** Vault's sign endpoint ignores a CSR's usages and CA flag (the role decides them), so the CSR asks for none. */
 const NO_USAGES = Object.freeze({ basic: [], extended: [] });
@@ -157,6 +161,14 @@ export class VaultPkiProvider implements Provider<VaultPkiAttributes> {
     const { logger } = this.deps;
     const where = { instance: this.instanceName, namespace: pod.namespace, pod: pod.name };
     for (const warning of signed.warnings) logger.debug({ ...where, warning }, 'vault-pki: warning from Vault');
+    // Vault caps a TTL above the role's max_ttl instead of refusing it: the pod gets a shorter certificate, renewed sooner.
+    if (signed.warnings.some((warning) => MAX_TTL_CAPPED.test(warning))) {
+      logger.warn(
+        { ...where, pkiRole: this.settings.pkiRole, duration: attributes.durationText, notAfter: signed.notAfter.toISOString() },
+        `vault-pki: the PKI role's max_ttl (or the PKI mount's max lease TTL) is shorter than the volume's attribute "${ATTRIBUTE.duration}", ` +
+          'so Vault signed a shorter certificate; ask for a duration within max_ttl, or the cluster admin raises max_ttl on the role',
+      );
+    }
     if (signed.leaseId !== undefined) {
       logger.warn(
         { ...where, pkiRole: this.settings.pkiRole },

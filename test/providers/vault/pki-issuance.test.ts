@@ -206,6 +206,11 @@ describe('issuance', () => {
     expect(notAfter).toBeLessThanOrEqual(Date.now() + 3_600_000 + 1_000);
     expect(outcome.refreshAt?.getTime()).toBe(notAfter - 600_000);
     expect(instance.logs.some((line) => line.message === 'vault-pki: warning from Vault' && String(line.fields.warning).includes('maxTTL'))).toBe(true);
+    // Vault caps rather than refuses, so the admin hears of it at warn level: the attribute, and the role setting.
+    const capped = instance.logs.filter((line) => line.level === 'warn' && line.message.includes('max_ttl') && line.fields.duration === '2h');
+    expect(capped).toHaveLength(1);
+    expect(capped[0]?.message).toContain('"duration"');
+    expect(capped[0]?.fields).toMatchObject({ pkiRole: 'web', namespace: 'shop' });
   });
 });
 
