@@ -22,7 +22,8 @@ interface Mismatch {
 
 const MISMATCHES: readonly Mismatch[] = [
   {
-    pattern: /role requires keys of type (\w+)/,
+    // Bounded captures: the text is the server's, and it goes into the pod's message.
+    pattern: /role requires keys of type (\w{1,16})\b/,
     fix: ([, keyType = ''], role) => {
       const algorithm = KEY_ALGORITHMS[keyType];
       const attribute = algorithm === undefined ? `attribute "${ATTRIBUTE.keyAlgorithm}"` : `"${ATTRIBUTE.keyAlgorithm}: ${algorithm}"`;
@@ -30,7 +31,7 @@ const MISMATCHES: readonly Mismatch[] = [
     },
   },
   {
-    pattern: /role requires a minimum of a (\d+)-bit key/,
+    pattern: /role requires a minimum of a (\d{1,5})-bit key/,
     fix: ([, bits = ''], role) =>
       `${role} signs only keys of ${bits} bits or more (its key_bits): set "${ATTRIBUTE.keySize}: ${bits}" (or more) on the volume, ` +
       'or the cluster admin lowers key_bits on the role (or sets key_type=any)',

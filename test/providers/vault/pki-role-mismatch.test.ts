@@ -12,6 +12,7 @@ import { rmSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderInstanceConfig } from '../../../src/config/config.js';
+import { roleMismatchFix } from '../../../providers/vault/pki-role-mismatch.js';
 import { callError, startHarness, type Harness } from '../../helpers/driver-harness.js';
 import {
   createJwtIssuer,
@@ -217,5 +218,16 @@ describe.skipIf(!IS_ROOT)(`vault-pki role mismatches (${IS_ROOT ? 'real tmpfs' :
     expect(error.details).toContain('unknown role: nosuch');
     expect(error.details).toContain('pkiRole');
     expect(error.details).toContain('vault-pki instance "no-such-role"');
+  });
+});
+
+describe('what a server\'s answer can put into the message', () => {
+  it('takes only a short key type and bit count from it, and nothing from an answer it does not know', () => {
+    const longType = roleMismatchFix([`role requires keys of type ${'x'.repeat(5000)}`], 'pki', 'web');
+    expect(longType).toBeUndefined();
+    const known = roleMismatchFix(['role requires keys of type ed25519'], 'pki', 'web');
+    expect(known).toContain('"key-algorithm: Ed25519"');
+    expect(roleMismatchFix(['role requires a minimum of a 99999999-bit key'], 'pki', 'web')).toBeUndefined();
+    expect(roleMismatchFix(['some other refusal', 'permission denied'], 'pki', 'web')).toBeUndefined();
   });
 });
