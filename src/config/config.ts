@@ -156,7 +156,7 @@ const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAMESPACE_PATTERN = /^[a-z0-9*]([a-z0-9*-]{0,61}[a-z0-9*])?$/;
 
 /** Settings keymount itself reads from every instance; the rest belong to the provider type. */
-const providerInstanceSchema = z.looseObject({
+export const providerInstanceSchema = z.looseObject({
   type: z.string().min(1, 'type must not be empty'),
   minRefreshInterval: z
     .string()
