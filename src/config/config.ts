@@ -20,7 +20,7 @@ export interface ProviderInstanceConfig {
   /**
    * The namespaces whose pods may use this instance: names, or patterns where
    * `*` matches any run of characters within a name ("team-*"). Undefined:
-   * every namespace (the behaviour before the setting existed). The README and
+   * every namespace (the behaviour before the setting existed). docs/configuration.md and
    * the chart's values show how to set it; an admin should, on every instance
    * meant for some tenants only.
    */

@@ -296,7 +296,7 @@ describe('the manual', () => {
         }
       }
     }
-    expect(broken).toEqual([]);
+    expect(broken, broken.join('\n')).toEqual([]);
   });
 });
 
