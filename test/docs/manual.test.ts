@@ -239,7 +239,32 @@ function podVolumes(example: DocExample): PodVolumeExample[] {
   return found;
 }
 
-const podVolumeExamples = yamlExamples.flatMap(podVolumes);
+/** `keymount publish` command lines of the shell examples (continuation lines joined), as their `-a` attributes. */
+function publishCommands(file: string): { file: string; line: number; attributes: Record<string, string> }[] {
+  return codeBlocks(read(file))
+    .filter((block) => block.language === 'sh')
+    .flatMap((block) => {
+      const joined = block.code.replace(/\\\n\s*/g, ' ');
+      return joined
+        .split('\n')
+        .filter((line) => /keymount -- publish /.test(line) && !line.includes('…'))
+        .map((line) => {
+          const attributes: Record<string, string> = {};
+          for (const match of line.matchAll(/(?:^|\s)-a\s+([A-Za-z0-9_./-]+)=('([^']*)'|\S+)/g)) attributes[match[1] ?? ''] = match[3] ?? match[2] ?? '';
+          return { file: relative(PACKAGE_ROOT, file), line: block.line, attributes };
+        });
+    });
+}
+
+const podVolumeExamples = [
+  ...yamlExamples.flatMap(podVolumes),
+  ...PAGES.flatMap(publishCommands).map(({ file, line, attributes }) => ({
+    example: { file, line, document: undefined },
+    namespace: 'default',
+    volumeName: 'try',
+    attributes,
+  })),
+];
 
 describe('the manual', () => {
   it('has README.md and every page the README promises, each starting with its title and a one-line purpose', () => {
