@@ -81,7 +81,7 @@ const authSchema = z
     }
   });
 
-const settingsSchema = z
+export const settingsSchema = z
   .strictObject({
     region: regionSchema,
     endpoint: endpointSchema.optional(),

@@ -75,7 +75,7 @@ const policySchema = z
     path: ['minDuration'],
   });
 
-const settingsSchema = z
+export const settingsSchema = z
   .strictObject({
     caCertFile: z.string().min(1, 'must not be empty').optional(),
     caKeyFile: z.string().min(1, 'must not be empty').optional(),

@@ -20,7 +20,7 @@ export interface ProviderInstanceConfig {
   /**
    * The namespaces whose pods may use this instance: names, or patterns where
    * `*` matches any run of characters within a name ("team-*"). Undefined:
-   * every namespace (the behaviour before the setting existed). The README and
+   * every namespace (the behaviour before the setting existed). docs/configuration.md and
    * the chart's values show how to set it; an admin should, on every instance
    * meant for some tenants only.
    */
@@ -156,7 +156,7 @@ const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAMESPACE_PATTERN = /^[a-z0-9*]([a-z0-9*-]{0,61}[a-z0-9*])?$/;
 
 /** Settings keymount itself reads from every instance; the rest belong to the provider type. */
-const providerInstanceSchema = z.looseObject({
+export const providerInstanceSchema = z.looseObject({
   type: z.string().min(1, 'type must not be empty'),
   minRefreshInterval: z
     .string()
