@@ -156,7 +156,9 @@ const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAMESPACE_PATTERN = /^[a-z0-9*]([a-z0-9*-]{0,61}[a-z0-9*])?$/;
 
 /** Settings keymount itself reads from every instance; the rest belong to the provider type. */
-const providerInstanceSchema = z.looseObject({
+export const COMMON_INSTANCE_SETTINGS: readonly string[] = ['type', 'minRefreshInterval', 'namespaces'];
+
+export const providerInstanceSchema = z.looseObject({
   type: z.string().min(1, 'type must not be empty'),
   minRefreshInterval: z
     .string()
@@ -211,7 +213,8 @@ function describeIssues(error: z.ZodError, prefix: string): string {
     .join('; ');
 }
 
-function readConfigFile(file: string): Record<string, ProviderInstanceConfig> {
+/** The provider instances of a --config file; throws ConfigError listing every problem of the file's own keys. */
+export function readProviderInstancesFile(file: string): Record<string, ProviderInstanceConfig> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -252,7 +255,7 @@ export function buildConfig(flags: FlagValues, env: Readonly<Record<string, stri
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, ''));
   const values = parsed.data;
   const configFile = values.config !== undefined ? resolve(values.config) : undefined;
-  const providers = configFile !== undefined ? readConfigFile(configFile) : DEFAULT_PROVIDERS;
+  const providers = configFile !== undefined ? readProviderInstancesFile(configFile) : DEFAULT_PROVIDERS;
   return Object.freeze({
     socketPath: resolve(values.endpoint.slice('unix://'.length)),
     driverName: values['driver-name'],
