@@ -150,7 +150,7 @@ const flagsSchema = z.object({
 });
 
 /** Instance names appear in pod specs and metrics, so they stay simple. */
-const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** A namespace name (a DNS label), or a pattern of one with `*` wildcards. */
 const NAMESPACE_PATTERN = /^[a-z0-9*]([a-z0-9*-]{0,61}[a-z0-9*])?$/;
