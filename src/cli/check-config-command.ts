@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, readProviderInstancesFile, type ProviderInstanceConfig } from '../config/config.js';
+import { ConfigError, readProviderInstancesFile, type ProviderInstanceConfig, type ProviderInstancesFile } from '../config/config.js';
 import { BUILT_IN_PROVIDER_TYPES } from '../provider/built-in.js';
 import type { ProviderLogger, ProviderType } from '../provider/contract.js';
 import { checkInstanceSettings, creationProblem, instanceProblemsError, type InstanceProblem } from '../provider/settings-check.js';
@@ -61,16 +61,18 @@ export async function checkConfigCommand(args: string[]): Promise<number> {
     process.stderr.write(`keymount check-config: ${(error as Error).message}\n\nUsage: keymount check-config [--settings-only] FILE (see --help)\n`);
     return 2;
   }
-  let instances: Record<string, ProviderInstanceConfig>;
+  let read: ProviderInstancesFile;
   try {
-    instances = readProviderInstancesFile(file);
+    read = readProviderInstancesFile(file);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`keymount check-config: ${error.message}\n`);
     return 1;
   }
+  const { instances } = read;
   const types = BUILT_IN_PROVIDER_TYPES;
-  const problems = checkInstanceSettings(instances, types);
+  // The settings of an instance are checked even when its type, minRefreshInterval or namespaces are wrong.
+  const problems = [...read.problems, ...checkInstanceSettings(withTypes(instances), types)];
   const notes: InstanceNote[] = [];
   if (!settingsOnly) {
     const refused = new Set(problems.map((problem) => problem.instance));
@@ -81,8 +83,10 @@ export async function checkConfigCommand(args: string[]): Promise<number> {
     }
   }
   if (problems.length > 0) {
+    // In the file's order; an instance too broken to read (not a map) comes last.
     const order = Object.keys(instances);
-    const sorted = [...problems].sort((a, b) => order.indexOf(a.instance) - order.indexOf(b.instance));
+    const rank = (instance: string): number => (order.includes(instance) ? order.indexOf(instance) : order.length);
+    const sorted = [...problems].sort((a, b) => rank(a.instance) - rank(b.instance));
     process.stderr.write(`keymount check-config: ${file}: ${instanceProblemsError(sorted).message}\n`);
     return 1;
   }
@@ -92,6 +96,11 @@ export async function checkConfigCommand(args: string[]): Promise<number> {
     for (const note of notes.filter((candidate) => candidate.instance === name)) process.stdout.write(`    warning: ${note.message}\n`);
   }
   return 0;
+}
+
+/** Without the instances that have no type at all: readProviderInstancesFile reported those already. */
+function withTypes(instances: Readonly<Record<string, ProviderInstanceConfig>>): Record<string, ProviderInstanceConfig> {
+  return Object.fromEntries(Object.entries(instances).filter(([, instance]) => instance.type !== ''));
 }
 
 /** Builds the instance as serve would (reading the files it names), then closes it; the warnings it logs become notes. */

@@ -4,31 +4,11 @@
  * `keymount check-config` and at start-up) instead of one per crash-loop.
  */
 import type { z, ZodType } from 'zod';
-import { COMMON_INSTANCE_SETTINGS, ConfigError, type ProviderInstanceConfig } from '../config/config.js';
+import { COMMON_INSTANCE_SETTINGS, type InstanceProblem, type ProviderInstanceConfig } from '../config/config.js';
+
+export { describeInstanceProblem, instanceProblemsError, type InstanceProblem } from '../config/config.js';
 import { closestMatch } from '../suggest.js';
 import { InvalidSettings, type ProviderType } from './contract.js';
-
-/** One thing wrong with one instance. */
-export interface InstanceProblem {
-  readonly instance: string;
-  readonly type: string;
-  /** The setting as the admin wrote it ("auth.tokenFile", "policy.dnsNames[2]"); "" for the instance as a whole. */
-  readonly setting: string;
-  readonly message: string;
-}
-
-/** `provider instance "aws" (type aws): setting "regoin": unknown setting (did you mean "region"?)` */
-export function describeInstanceProblem(problem: InstanceProblem): string {
-  const where = problem.setting === '' ? '' : `setting "${problem.setting}": `;
-  return `provider instance "${problem.instance}" (type ${problem.type}): ${where}${problem.message}`;
-}
-
-/** One ConfigError listing every problem, one per line, so start-up shows them all at once. */
-export function instanceProblemsError(problems: readonly InstanceProblem[]): ConfigError {
-  const instances = new Set(problems.map((problem) => problem.instance)).size;
-  const heading = `${problems.length} ${problems.length === 1 ? 'error' : 'errors'} in ${instances} provider ${instances === 1 ? 'instance' : 'instances'}`;
-  return new ConfigError(`${heading}:\n${problems.map((problem) => `  - ${describeInstanceProblem(problem)}`).join('\n')}`);
-}
 
 /** Pure: the type and settings of every instance, checked against the types' schemas. */
 export function checkInstanceSettings(

@@ -119,6 +119,30 @@ describe('keymount check-config', () => {
     ]);
   });
 
+  it('checks the settings of an instance whose common settings are wrong too, and lists both', async () => {
+    const file = configFile(
+      'common.yaml',
+      `providers:
+  team-aws:
+    type: aws
+    region: eu-west-1
+    namespaces: ["Shop"]
+    regoin: eu-west-2
+  untyped:
+    region: eu-west-1
+  good-ca:
+    type: local-ca
+`,
+    );
+    const result = await keymount(['check-config', '--settings-only', file]);
+    expect(result.code).toBe(1);
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(/^ {2}- provider instance "team-aws" \(type aws\): setting "namespaces": namespaces\[0\] "Shop" must be a namespace name/),
+      '  - provider instance "team-aws" (type aws): setting "regoin": unknown setting (did you mean "region"?)',
+      '  - provider instance "untyped": setting "type": is required',
+    ]);
+  });
+
   it('prints one line per instance and exits 0 for a good config, with the warnings serve would log', async () => {
     const file = configFile(
       'good.yaml',
