@@ -143,6 +143,32 @@ describe('keymount check-config', () => {
     ]);
   });
 
+  it('never echoes a setting\'s value, even a secret written under the wrong name or a token file\'s contents', async () => {
+    const token = join(root, 'token');
+    writeFileSync(token, 'TOKEN-FILE-CONTENTS-4242\n');
+    const file = configFile(
+      'secrets.yaml',
+      `providers:
+  aws:
+    type: aws
+    region: SECRET-REGION-VALUE-1234
+    secretAccessKey: SECRET-ACCESS-KEY-5678
+  vault:
+    type: vault
+    address: https://vault.example:8200
+    token: SECRET-TOKEN-9012
+    auth: { type: token, tokenFile: ${token}, sharedIdentity: { acknowledged: true, allow: ["secret/data/shared/*"] }, roleId: SECRET-ROLE-3456 }
+`,
+    );
+    const result = await keymount(['check-config', file]);
+    expect(result.code).toBe(1);
+    expect(errorLines(result.stderr).length).toBeGreaterThanOrEqual(4);
+    expect(result.stderr).toContain('setting "secretAccessKey": unknown setting');
+    for (const secret of ['SECRET-REGION-VALUE-1234', 'SECRET-ACCESS-KEY-5678', 'SECRET-TOKEN-9012', 'SECRET-ROLE-3456', 'TOKEN-FILE-CONTENTS-4242']) {
+      expect(result.stderr + result.stdout).not.toContain(secret);
+    }
+  });
+
   it('prints one line per instance and exits 0 for a good config, with the warnings serve would log', async () => {
     const file = configFile(
       'good.yaml',
