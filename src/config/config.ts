@@ -209,7 +209,8 @@ export interface InstanceProblem {
 /** `provider instance "aws" (type aws): setting "regoin": unknown setting (did you mean "region"?)` */
 export function describeInstanceProblem(problem: InstanceProblem): string {
   const type = problem.type === '' ? '' : ` (type ${problem.type.slice(0, 80)})`;
-  const where = problem.setting === '' ? '' : `setting "${problem.setting}": `;
+  // Names as the admin wrote them, bounded: a runaway key would otherwise fill the log line.
+  const where = problem.setting === '' ? '' : `setting "${problem.setting.slice(0, 160)}": `;
   return `provider instance "${problem.instance.slice(0, 80)}"${type}: ${where}${problem.message}`;
 }
 
