@@ -30,7 +30,7 @@ export default tseslint.config(
   },
   {
     // Plain-JS files (this config, process fixtures that import the built dist/) are linted without type information.
-    files: ['eslint.config.js', 'test/fixtures/**/*.mjs', 'bench/**/*.mjs', '.ci/**/*.mjs'],
+    files: ['eslint.config.js', 'test/fixtures/**/*.mjs', 'bench/**/*.mjs', '.ci/**/*.mjs', 'scripts/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
 );

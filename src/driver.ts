@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './logging/logger.js';
 import { PACKAGE_VERSION } from './package-info.js';
 import { backendAnswerLimit, type Clock, type ProviderType } from './provider/contract.js';
 import { ProviderRegistry } from './provider/registry.js';
+import { checkInstanceSettings, instanceProblemsError } from './provider/settings-check.js';
 import { AtomicWriter } from './storage/atomic-writer.js';
 import { CommandMounter, type Mounter } from './storage/mounter.js';
 import { StateDirPrivateMounts } from './storage/private-mounts.js';
@@ -55,6 +56,9 @@ export interface RunningDriver {
 const MOUNT_COMMAND_TIMEOUT_MS = 30_000;
 
 export async function startDriver(config: Config, overrides: DriverOverrides = {}): Promise<RunningDriver> {
+  // Every instance's settings, before any side effect: a bad config stops start-up listing every error at once.
+  const settingsProblems = checkInstanceSettings(config.providers, overrides.providerTypes ?? BUILT_IN_PROVIDER_TYPES);
+  if (settingsProblems.length > 0) throw instanceProblemsError(settingsProblems);
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, destination: overrides.logDestination });
   const operator = await startOperatorEndpoints(config, logger);
   try {

@@ -9,7 +9,7 @@ import { ClientPool, sdkClientFactory, type AwsClientFactory } from './clients.j
 import { IdentityResolver } from './credentials.js';
 import { AWS_TYPE, AwsProvider } from './provider.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
-import { parseAwsSettings } from './settings.js';
+import { awsSettingsSchema, parseAwsSettings } from './settings.js';
 
 export type { AwsAttributes, AwsObject } from './objects.js';
 export type { AwsClientFactory, ClientOptions } from './clients.js';
@@ -43,6 +43,7 @@ export function createAwsProvider(
 
 export const awsProviderType: ProviderType = {
   type: AWS_TYPE,
+  settingsSchema: awsSettingsSchema,
   create(instanceName: string, settings: unknown, deps: ProviderDependencies): Promise<Provider> {
     return Promise.resolve().then(() => createAwsProvider(instanceName, settings, deps));
   },

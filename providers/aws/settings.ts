@@ -4,6 +4,7 @@
  * credentials it uses: that is decided here.
  */
 import { z } from 'zod';
+import { InvalidSettings } from '../../src/provider/contract.js';
 
 export const DEFAULT_AUDIENCE = 'sts.amazonaws.com';
 
@@ -81,7 +82,8 @@ const authSchema = z
     }
   });
 
-export const settingsSchema = z
+/** Also checked by the core before any instance is created, and the source of the chart's values.schema.json. */
+export const awsSettingsSchema = z
   .strictObject({
     region: regionSchema,
     endpoint: endpointSchema.optional(),
@@ -94,20 +96,20 @@ export const settingsSchema = z
     path: ['failoverRegion'],
   });
 
-export type AwsSettings = z.output<typeof settingsSchema>;
+export type AwsSettings = z.output<typeof awsSettingsSchema>;
 export type AwsAuth = AwsSettings['auth'];
 export type AwsService = 'secretsmanager' | 'ssm' | 'sts';
 
 /** Validates the admin's settings; the Error names every bad setting so the driver refuses to start with it. */
 export function parseAwsSettings(instanceName: string, settings: unknown): AwsSettings {
-  const result = settingsSchema.safeParse(settings ?? {});
+  const result = awsSettingsSchema.safeParse(settings ?? {});
   if (result.success) return result.data;
   const problems = result.error.issues.flatMap((issue) => {
     const where = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `unknown setting "${where ? `${where}.` : ''}${key}"`);
     return [`${where || 'settings'}: ${issue.message}`];
   });
-  throw new Error(`aws instance "${instanceName}": invalid settings: ${problems.join('; ')}`);
+  throw new InvalidSettings('aws', instanceName, problems.join('; '));
 }
 
 /** Whether `name` (as the pod wrote it: a name or an ARN) matches one of the admin's patterns. */

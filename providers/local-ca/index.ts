@@ -11,12 +11,13 @@ import {
 } from './certificate-authority.js';
 import { compilePolicy } from './policy.js';
 import { LOCAL_CA_TYPE, LocalCaProvider } from './provider.js';
-import { parseSettings, type LocalCaSettings } from './settings.js';
+import { localCaSettingsSchema, parseSettings, type LocalCaSettings } from './settings.js';
 
 export type { LocalCaAttributes } from './attributes.js';
 
 export const localCaProviderType: ProviderType = {
   type: LOCAL_CA_TYPE,
+  settingsSchema: localCaSettingsSchema,
   async create(instanceName: string, settings: unknown, deps: ProviderDependencies): Promise<Provider> {
     const parsedSettings = parseSettings(instanceName, settings);
     const policy = compilePolicy(instanceName, parsedSettings);

@@ -4,7 +4,7 @@
  * policy patterns are compiled (and their variables checked) in policy.ts.
  */
 import { z } from 'zod';
-import { parseDuration } from '../../src/provider/contract.js';
+import { InvalidSettings, parseDuration } from '../../src/provider/contract.js';
 import { DEFAULT_KEY_USAGES, DEFAULT_MAX_ISSUANCES_PER_MINUTE, MAX_ISSUANCES_PER_MINUTE_RANGE, ONE_MINUTE_MS } from '../x509-common/index.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
@@ -75,7 +75,8 @@ const policySchema = z
     path: ['minDuration'],
   });
 
-export const settingsSchema = z
+/** Also checked by the core before any instance is created, and the source of the chart's values.schema.json. */
+export const localCaSettingsSchema = z
   .strictObject({
     caCertFile: z.string().min(1, 'must not be empty').optional(),
     caKeyFile: z.string().min(1, 'must not be empty').optional(),
@@ -98,19 +99,19 @@ export const settingsSchema = z
     message: 'caCertFile and caKeyFile must be set together (or both left out for a generated development CA)',
   });
 
-export type LocalCaSettings = z.output<typeof settingsSchema>;
+export type LocalCaSettings = z.output<typeof localCaSettingsSchema>;
 export type PolicySettings = LocalCaSettings['policy'];
 
 /** Validates the admin's settings; throws an Error naming every bad setting. */
 export function parseSettings(instanceName: string, settings: unknown): LocalCaSettings {
-  const result = settingsSchema.safeParse(settings ?? {});
+  const result = localCaSettingsSchema.safeParse(settings ?? {});
   if (result.success) return result.data;
   throw invalidSettings(instanceName, result.error.issues.flatMap(describeIssue).join('; '));
 }
 
 /** The Error create() throws for bad settings: the driver refuses to start and shows it. */
 export function invalidSettings(instanceName: string, detail: string, cause?: unknown): Error {
-  return new Error(`local-ca instance "${instanceName}": invalid settings: ${detail}`, { cause });
+  return new InvalidSettings('local-ca', instanceName, detail, { cause });
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {

@@ -11,7 +11,7 @@ import type { Provider, ProviderDependencies, ProviderType } from '../../src/pro
 import { connectVault, defaultVaultEnvironment, type VaultEnvironment } from './connection.js';
 import { AllowedPaths } from './path-policy.js';
 import { VAULT_TYPE, VaultProvider } from './provider.js';
-import { parseVaultSettings } from './settings.js';
+import { parseVaultSettings, vaultSettingsSchema } from './settings.js';
 
 export type { VaultAttributes } from './attributes.js';
 export type { VaultEnvironment } from './connection.js';
@@ -19,6 +19,7 @@ export type { VaultEnvironment } from './connection.js';
 export function createVaultProviderType(env: VaultEnvironment = defaultVaultEnvironment): ProviderType {
   return {
     type: VAULT_TYPE,
+    settingsSchema: vaultSettingsSchema,
     async create(instanceName: string, settings: unknown, deps: ProviderDependencies): Promise<Provider> {
       const parsed = parseVaultSettings(VAULT_TYPE, instanceName, settings);
       const connection = await connectVault(VAULT_TYPE, instanceName, parsed, deps, env);

@@ -6,7 +6,7 @@
  * Vault-backed provider types (vault-pki) accept exactly the same settings.
  */
 import { z } from 'zod';
-import { parseDuration } from '../../src/provider/contract.js';
+import { InvalidSettings, parseDuration } from '../../src/provider/contract.js';
 import { invalidAllowPatternReason } from './path-policy.js';
 
 export const DEFAULT_AUDIENCE = 'vault';
@@ -186,7 +186,7 @@ export function parseVaultSettings(typeName: string, instanceName: string, setti
 
 /** The Error create() throws for bad settings: the driver refuses to start and shows it. */
 export function invalidVaultSettings(typeName: string, instanceName: string, detail: string, cause?: unknown): Error {
-  return new Error(`${typeName} instance "${instanceName}": invalid settings: ${detail}`, { cause });
+  return new InvalidSettings(typeName, instanceName, detail, { cause });
 }
 
 export function describeSettingsIssues(error: z.ZodError): string {

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
- * The `keymount` command: `serve` runs the driver; `publish` and `unpublish`
- * act as the kubelet does, to try a volume spec on a machine without Kubernetes.
+ * The `keymount` command: `serve` runs the driver; `check-config` checks a
+ * config file as serve would at start-up; `publish` and `unpublish` act as
+ * the kubelet does, to try a volume spec on a machine without Kubernetes.
  */
+import { checkConfigCommand } from './check-config-command.js';
 import { serveCommand } from './serve-command.js';
 import { publishCommand, unpublishCommand } from './volume-commands.js';
 import { PACKAGE_VERSION } from '../package-info.js';
@@ -11,6 +13,7 @@ const USAGE = `keymount ${PACKAGE_VERSION}: secrets and certificates for Kuberne
 
 Usage:
   keymount serve [flags]        run the CSI driver
+  keymount check-config FILE    check a config file's provider instances, reporting every error
   keymount publish [flags]      publish a volume as the kubelet would
   keymount unpublish [flags]    unpublish it again
   keymount COMMAND --help       flags of one command
@@ -18,6 +21,7 @@ Usage:
 
 const COMMANDS: Readonly<Record<string, (args: string[]) => Promise<number>>> = {
   serve: serveCommand,
+  'check-config': checkConfigCommand,
   publish: publishCommand,
   unpublish: unpublishCommand,
 };

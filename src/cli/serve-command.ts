@@ -9,6 +9,9 @@ ${Object.entries(SERVE_OPTIONS)
   .map(([flag, option]) => `  --${flag.padEnd(27)} ${option.help}${option.default ? ` (default ${option.default})` : ''} [${option.env}]`)
   .join('\n')}
 
+Before start-up, every provider instance of --config is checked and every error listed at once (exit 2);
+"keymount check-config FILE" makes the same checks without serving.
+
 Mounting tmpfs needs root. Without root, run it inside a user and mount namespace:
   unshare --user --map-root-user --mount keymount serve ...
 `;

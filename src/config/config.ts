@@ -150,12 +150,14 @@ const flagsSchema = z.object({
 });
 
 /** Instance names appear in pod specs and metrics, so they stay simple. */
-const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const INSTANCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** A namespace name (a DNS label), or a pattern of one with `*` wildcards. */
 const NAMESPACE_PATTERN = /^[a-z0-9*]([a-z0-9*-]{0,61}[a-z0-9*])?$/;
 
 /** Settings keymount itself reads from every instance; the rest belong to the provider type. */
+export const COMMON_INSTANCE_SETTINGS: readonly string[] = ['type', 'minRefreshInterval', 'namespaces'];
+
 export const providerInstanceSchema = z.looseObject({
   type: z.string().min(1, 'type must not be empty'),
   minRefreshInterval: z
@@ -191,16 +193,33 @@ export const providerInstanceSchema = z.looseObject({
 export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 120_000;
 
 const configFileSchema = z.strictObject({
-  providers: z.record(z.string(), providerInstanceSchema).superRefine((providers, ctx) => {
-    const names = Object.keys(providers);
-    if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one provider instance is required' });
-    for (const name of names) {
-      if (!INSTANCE_NAME.test(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `instance name "${name}" must be a lower-case DNS label (a-z, 0-9, -)` });
-      }
-    }
-  }),
+  providers: z.record(z.string(), z.unknown(), { message: 'providers must be a map of provider instances by name' }),
 });
+
+/** One thing wrong with one provider instance. */
+export interface InstanceProblem {
+  readonly instance: string;
+  /** The instance's type as written ("" when it has none). */
+  readonly type: string;
+  /** The setting as the admin wrote it ("auth.tokenFile", "policy.dnsNames[2]"); "" for the instance as a whole. */
+  readonly setting: string;
+  readonly message: string;
+}
+
+/** `provider instance "aws" (type aws): setting "regoin": unknown setting (did you mean "region"?)` */
+export function describeInstanceProblem(problem: InstanceProblem): string {
+  const type = problem.type === '' ? '' : ` (type ${problem.type.slice(0, 80)})`;
+  // Names as the admin wrote them, bounded: a runaway key would otherwise fill the log line.
+  const where = problem.setting === '' ? '' : `setting "${problem.setting.slice(0, 160)}": `;
+  return `provider instance "${problem.instance.slice(0, 80)}"${type}: ${where}${problem.message}`;
+}
+
+/** One ConfigError listing every problem, one per line, so start-up shows them all at once. */
+export function instanceProblemsError(problems: readonly InstanceProblem[], prefix = ''): ConfigError {
+  const instances = new Set(problems.map((problem) => problem.instance)).size;
+  const heading = `${problems.length} ${problems.length === 1 ? 'error' : 'errors'} in ${instances} provider ${instances === 1 ? 'instance' : 'instances'}`;
+  return new ConfigError(`${prefix}${heading}:\n${problems.map((problem) => `  - ${describeInstanceProblem(problem)}`).join('\n')}`);
+}
 
 function describeIssues(error: z.ZodError, prefix: string): string {
   return error.issues
@@ -211,7 +230,19 @@ function describeIssues(error: z.ZodError, prefix: string): string {
     .join('; ');
 }
 
-function readConfigFile(file: string): Record<string, ProviderInstanceConfig> {
+/** The instances of a --config file and the problems of the settings keymount reads from every instance. */
+export interface ProviderInstancesFile {
+  /** Every instance, with its type's settings apart, even one with problems (so its settings can be checked too). */
+  readonly instances: Readonly<Record<string, ProviderInstanceConfig>>;
+  readonly problems: readonly InstanceProblem[];
+}
+
+/**
+ * Reads a --config file. Throws ConfigError when the file as a whole is
+ * unusable (unreadable, not YAML, no providers map); problems of single
+ * instances are returned, all of them.
+ */
+export function readProviderInstancesFile(file: string): ProviderInstancesFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -226,16 +257,35 @@ function readConfigFile(file: string): Record<string, ProviderInstanceConfig> {
   }
   const parsed = configFileSchema.safeParse(document);
   if (!parsed.success) throw new ConfigError(`--config ${file}: ${describeIssues(parsed.error, '')}`);
-  const providers: Record<string, ProviderInstanceConfig> = {};
-  for (const [name, { type, minRefreshInterval, namespaces, ...settings }] of Object.entries(parsed.data.providers)) {
-    providers[name] = Object.freeze({
-      type,
-      minRefreshIntervalMs: minRefreshInterval ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
-      ...(namespaces === undefined ? {} : { namespaces: Object.freeze([...namespaces]) }),
+  if (Object.keys(parsed.data.providers).length === 0) throw new ConfigError(`--config ${file}: at least one provider instance is required`);
+  const instances: Record<string, ProviderInstanceConfig> = {};
+  const problems: InstanceProblem[] = [];
+  for (const [name, raw] of Object.entries(parsed.data.providers)) {
+    const written = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined;
+    const writtenType = typeof written?.type === 'string' ? written.type : '';
+    const problem = (setting: string, message: string): void => {
+      problems.push({ instance: name, type: writtenType, setting, message });
+    };
+    if (!INSTANCE_NAME.test(name)) problem('', `instance name "${name.slice(0, 80)}" must be a lower-case DNS label (a-z, 0-9, -)`);
+    if (written === undefined) {
+      problem('', 'must be a map of settings with a type, such as {type: local-ca}');
+      continue;
+    }
+    const common = providerInstanceSchema.safeParse(written);
+    if (!common.success) {
+      // The schema's own messages name the setting ("namespaces[1] ..."), except zod's "expected string" for a missing type.
+      for (const issue of common.error.issues) problem(issue.path.map(String).join('.'), issue.path[0] === 'type' && writtenType === '' ? 'is required' : issue.message);
+    }
+    const { type: _type, minRefreshInterval: _minRefreshInterval, namespaces: _namespaces, ...settings } = written;
+    const commonValues = common.success ? common.data : undefined;
+    instances[name] = Object.freeze({
+      type: writtenType,
+      minRefreshIntervalMs: commonValues?.minRefreshInterval ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
+      ...(commonValues?.namespaces === undefined ? {} : { namespaces: Object.freeze([...commonValues.namespaces]) }),
       settings: Object.freeze(settings),
     });
   }
-  return providers;
+  return { instances, problems };
 }
 
 type FlagValues = { [K in keyof typeof SERVE_OPTIONS]?: string };
@@ -252,7 +302,7 @@ export function buildConfig(flags: FlagValues, env: Readonly<Record<string, stri
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, ''));
   const values = parsed.data;
   const configFile = values.config !== undefined ? resolve(values.config) : undefined;
-  const providers = configFile !== undefined ? readConfigFile(configFile) : DEFAULT_PROVIDERS;
+  const providers = configFile !== undefined ? instancesOf(configFile) : DEFAULT_PROVIDERS;
   return Object.freeze({
     socketPath: resolve(values.endpoint.slice('unix://'.length)),
     driverName: values['driver-name'],
@@ -271,6 +321,13 @@ export function buildConfig(flags: FlagValues, env: Readonly<Record<string, stri
     kubeletRegistrationPath: values['kubelet-registration-path'] ?? resolve(values.endpoint.slice('unix://'.length)),
     shutdownTimeoutMs: values['shutdown-timeout'],
   });
+}
+
+/** The file's instances; any problem of the settings keymount reads from every instance stops start-up, all listed. */
+function instancesOf(file: string): Readonly<Record<string, ProviderInstanceConfig>> {
+  const { instances, problems } = readProviderInstancesFile(file);
+  if (problems.length > 0) throw instanceProblemsError(problems, `--config ${file}: `);
+  return instances;
 }
 
 /** Parses `keymount serve` arguments and the process environment. */

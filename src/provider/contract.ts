@@ -7,6 +7,7 @@
  * every returned path, mode and size before writing anything (the boundary the
  * secrets-store CSI driver draws, hardened against CVE-2020-8567).
  */
+import type { ZodType } from 'zod';
 import type { Sensitive } from '../redaction.js';
 
 export { Sensitive } from '../redaction.js';
@@ -24,6 +25,8 @@ export {
   sanitizeBackendText,
   spendAnswerBytes,
 } from './backend-answers.js';
+/** "Did you mean": the known name nearest a misspelt one. */
+export { closestMatch } from '../suggest.js';
 /** The core's rules for untrusted text: quote it in messages with excerpt(); refuse control characters in file names. */
 export { excerpt, excerptIfLong, parserMessage, controlCharacterReason } from '../untrusted-text.js';
 export {
@@ -158,13 +161,39 @@ export interface ProviderDependencies {
   readonly maxAnswerBytes?: number;
 }
 
+/**
+ * What create() throws for settings it refuses (a bad value, a file it cannot
+ * read). `detail` names the setting but not the instance, so the core can name
+ * the instance once; the message names both for callers that show it as is.
+ */
+export class InvalidSettings extends Error {
+  override readonly name = 'InvalidSettings';
+  constructor(
+    typeName: string,
+    instanceName: string,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${typeName} instance "${instanceName}": invalid settings: ${detail}`, options);
+  }
+}
+
 /** A kind of provider; the admin's config names instances of it. */
 export interface ProviderType {
   readonly type: string;
   /**
-   * Validates the admin's settings for one instance and builds it. Runs at
-   * start-up: throw an Error whose message names the bad setting, and the
-   * driver refuses to start.
+   * The shape and values of one instance's settings, without side effects.
+   * The core checks every instance against it before creating any (so an
+   * admin sees every error at once, in `keymount check-config` and at
+   * start-up), and the Helm chart's values.schema.json is generated from it.
+   * Types without one are checked by create() alone.
+   */
+  readonly settingsSchema?: ZodType;
+  /**
+   * Validates the admin's settings for one instance and builds it: reads the
+   * files the settings name (CA keys, token files), with no network call.
+   * Runs at start-up and in `keymount check-config`: throw InvalidSettings
+   * naming the bad setting, and the driver refuses to start.
    */
   create(instanceName: string, settings: unknown, deps: ProviderDependencies): Promise<Provider>;
 }

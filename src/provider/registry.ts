@@ -1,6 +1,7 @@
 import type { Provider, ProviderDependencies, ProviderType } from './contract.js';
 import type { ProviderInstanceConfig } from '../config/config.js';
-import { ConfigError, DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../config/config.js';
+import { DEFAULT_MIN_REFRESH_INTERVAL_MS } from '../config/config.js';
+import { checkInstanceSettings, creationProblem, instanceProblemsError, type InstanceProblem } from './settings-check.js';
 
 /** The provider instances the admin configured, by the name pods use in the `provider` attribute. */
 export interface ProviderInstance {
@@ -21,21 +22,24 @@ export function namespaceMatcher(patterns: readonly string[] | undefined): (name
 export class ProviderRegistry {
   private constructor(private readonly instances: ReadonlyMap<string, ProviderInstance>) {}
 
-  /** Creates every configured instance; any bad setting stops start-up with a message naming the instance. */
+  /**
+   * Checks every instance's settings, then creates every instance. Any problem
+   * stops start-up with one message listing every problem of every instance.
+   */
   static async create(
     config: Readonly<Record<string, ProviderInstanceConfig>>,
     types: readonly ProviderType[],
     deps: (instanceName: string) => ProviderDependencies,
   ): Promise<ProviderRegistry> {
+    const settingsProblems = checkInstanceSettings(config, types);
+    if (settingsProblems.length > 0) throw instanceProblemsError(settingsProblems);
     const typesByName = new Map(types.map((type) => [type.type, type]));
     const instances = new Map<string, ProviderInstance>();
+    const creationProblems: InstanceProblem[] = [];
     for (const [name, instance] of Object.entries(config)) {
       const type = typesByName.get(instance.type);
-      if (type === undefined) {
-        throw new ConfigError(
-          `provider instance "${name}" has unknown type "${instance.type}"; known types: ${[...typesByName.keys()].join(', ')}`,
-        );
-      }
+      // Known: checkInstanceSettings refused unknown types.
+      if (type === undefined) continue;
       try {
         const provider = await type.create(name, instance.settings, deps(name));
         instances.set(name, {
@@ -44,10 +48,16 @@ export class ProviderRegistry {
           allowsNamespace: namespaceMatcher(instance.namespaces),
         });
       } catch (error) {
-        throw new ConfigError(`provider instance "${name}" (type ${instance.type}): ${(error as Error).message}`, { cause: error });
+        // Go on with the others, so the admin sees every instance that cannot be created at once.
+        creationProblems.push(creationProblem(name, instance.type, error));
       }
     }
-    return new ProviderRegistry(instances);
+    const registry = new ProviderRegistry(instances);
+    if (creationProblems.length > 0) {
+      await registry.close();
+      throw instanceProblemsError(creationProblems);
+    }
+    return registry;
   }
 
   get(name: string): ProviderInstance | undefined {

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../config/units.js';
 import { invalidArgument, permissionDenied } from '../errors.js';
+import { closestMatch } from '../suggest.js';
 import { excerpt } from '../untrusted-text.js';
 import type { Provider } from '../provider/contract.js';
 import type { ProviderRegistry } from '../provider/registry.js';
@@ -71,7 +72,7 @@ function rejectUnknownKeys(attributes: Readonly<Record<string, string>>, provide
   const known = new Set<string>([...COMMON_ATTRIBUTES, ...provider.attributeKeys]);
   for (const key of Object.keys(attributes)) {
     if (known.has(key) || key.startsWith(KUBELET_ATTRIBUTE_PREFIX)) continue;
-    const suggestion = closest(key, [...known]);
+    const suggestion = closestMatch(key, [...known]);
     throw invalidArgument(
       `volumeAttributes has unknown key ${excerpt(key)} for provider type ${provider.type}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}; known keys: ${[...known].sort().join(', ')}`,
     );
@@ -112,28 +113,4 @@ function fingerprintOf(request: PublishRequest): string {
   return createHash('sha256')
     .update(JSON.stringify({ attributes: sortedAttributes, readOnly: request.readOnly, mountGroup: request.mountGroup ?? null }))
     .digest('hex');
-}
-
-/** The known key within edit distance 2, to point out typos. */
-function closest(key: string, candidates: readonly string[]): string | undefined {
-  let best: { candidate: string; distance: number } | undefined;
-  for (const candidate of candidates) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { candidate, distance };
-  }
-  return best?.candidate;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

@@ -160,7 +160,7 @@ describe('the CSIDriver', () => {
 
   it.each([
     ['vault with its own audience', { type: 'vault', address: 'https://v:8200', auth: { type: 'jwt', audience: 'https://vault.example' } }, ['https://vault.example']],
-    ['vault-pki with kubernetes auth', { type: 'vault-pki', address: 'https://v:8200', auth: { type: 'kubernetes' } }, ['vault']],
+    ['vault-pki with kubernetes auth', { type: 'vault-pki', address: 'https://v:8200', pkiRole: 'pods', auth: { type: 'kubernetes' } }, ['vault']],
     ['vault with the driver\'s AppRole', { type: 'vault', address: 'https://v:8200', auth: { type: 'approle', roleId: 'r', secretIdFile: '/s', sharedIdentity: { acknowledged: true, allow: ['secret/data/shared/*'] } } }, undefined],
     ['vault with a token file', { type: 'vault', address: 'https://v:8200', auth: { type: 'token', tokenFile: '/t', sharedIdentity: { acknowledged: true, allow: ['secret/data/shared/*'] } } }, undefined],
     ['aws with IRSA by default', { type: 'aws', region: 'us-east-1' }, ['sts.amazonaws.com']],

@@ -83,10 +83,27 @@ describe('config', () => {
     expect(() => buildConfig({ 'node-id': 'n', config: file }, {}, false)).toThrow(message);
   });
 
+  it('lists the problems of every instance at once, each with its instance and setting', () => {
+    const file = configFile(
+      'providers:\n  a:\n    type: local-ca\n    minRefreshInterval: 1ms\n  b:\n    type: aws\n    namespaces: []\n  Bad_Name:\n    type: local-ca\n',
+    );
+    let message = '';
+    try {
+      buildConfig({ 'node-id': 'n', config: file }, {}, false);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toContain('3 errors in 3 provider instances');
+    expect(message).toContain('provider instance "a" (type local-ca): setting "minRefreshInterval": minRefreshInterval "1ms" must be a duration');
+    expect(message).toContain('provider instance "b" (type aws): setting "namespaces": namespaces must list at least one');
+    expect(message).toContain('provider instance "Bad_Name" (type local-ca): instance name "Bad_Name" must be a lower-case DNS label');
+  });
+
   it.each([
     ['providers: {}\n', 'at least one provider instance is required'],
     ['providers:\n  Bad_Name:\n    type: local-ca\n', 'must be a lower-case DNS label'],
-    ['providers:\n  a:\n    settings: {}\n', 'providers.a.type'],
+    ['providers:\n  a:\n    settings: {}\n', 'provider instance "a": setting "type": is required'],
     ['provider:\n  a:\n    type: local-ca\n', 'provider'],
     ['providers: [\n', 'is not valid YAML'],
   ])('explains a bad config file: %j', (text, message) => {
