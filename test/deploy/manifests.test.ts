@@ -15,6 +15,7 @@ import { DEFAULT_AUDIENCE as VAULT_DEFAULT_AUDIENCE } from '../../providers/vaul
 import { loadServeConfig } from '../../src/config/config.js';
 import { PACKAGE_ROOT } from '../../src/package-info.js';
 import { ensureHelm, helmEnv, helmTemplate, objectsOf, type KubeObject, type RenderOptions } from '../helpers/helm.js';
+import { CrdSchemas } from './crd-schema.js';
 import { KubeSchemas } from './kube-schema.js';
 import { containerNamed, flagValue, hostPathOf, podSpecOf, podSpecProblems, volumeNamed, type Container, type PodSpec } from './pod-checks.js';
 
@@ -342,6 +343,92 @@ describe('the driver configuration the chart renders', () => {
     expect(refused({ 'providers.Bad_Name.type': 'local-ca' })).toContain('Bad_Name');
     expect(refused({ metrcs: 'true' })).toContain('metrcs');
     expect(refused({ 'csiDriver.tokenRequests.expirationSeconds': '60' })).toContain('expirationSeconds');
+  });
+});
+
+describe('the Prometheus Operator objects (PodMonitor, PrometheusRule)', () => {
+  const MONITORING = { 'podMonitor.enabled': 'true', 'prometheusRule.enabled': 'true' };
+  let crds: CrdSchemas;
+
+  beforeAll(() => {
+    crds = CrdSchemas.load(['podmonitors', 'prometheusrules']);
+  }, SETUP_TIMEOUT_MS);
+
+  it('are absent by default, so clusters without the operator\'s CRDs install the chart', () => {
+    for (const options of Object.values(VARIANTS)) {
+      expect(render(options).filter((object) => object.apiVersion.startsWith('monitoring.coreos.com/'))).toEqual([]);
+    }
+  });
+
+  it("render when enabled, valid against the operator's CRDs, next to the DaemonSet", () => {
+    const objects = render({ set: { ...MONITORING, 'podMonitor.labels.release': 'kube-prometheus-stack', 'prometheusRule.labels.release': 'kube-prometheus-stack' } });
+    const podMonitor = only(objects, 'PodMonitor');
+    const rule = only(objects, 'PrometheusRule');
+    for (const object of [podMonitor, rule]) {
+      expect(crds.validate(object), object.kind).toEqual([]);
+      expect(object.metadata.namespace).toBe('keymount');
+      expect(object.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack', 'app.kubernetes.io/name': 'keymount' });
+    }
+    // The validator has teeth: what the API server would refuse, it refuses.
+    const broken = structuredClone(podMonitor) as unknown as { spec: { podMetricsEndpoints: Record<string, unknown>[]; selectr?: unknown } };
+    broken.spec.selectr = {};
+    (broken.spec.podMetricsEndpoints[0] ?? {}).interval = 'every minute';
+    expect(crds.validate(broken as unknown as KubeObject)).toEqual([
+      expect.stringContaining('PodMonitor.spec.podMetricsEndpoints[0].interval: "every minute" does not match'),
+      'PodMonitor.spec.selectr: unknown field',
+    ]);
+    // Everything else is unchanged Kubernetes.
+    for (const object of objects.filter((object) => !object.apiVersion.startsWith('monitoring.coreos.com/'))) {
+      expect(schemas.validate(object), `${object.kind}/${object.metadata.name}`).toEqual([]);
+    }
+  });
+
+  it("has the PodMonitor select the DaemonSet's pods and scrape the port its --metrics-addr serves", () => {
+    const objects = render({ set: MONITORING });
+    const podMonitor = only(objects, 'PodMonitor') as unknown as {
+      spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; podMetricsEndpoints: { port: string; path: string }[] };
+    };
+    const template = (only(objects, 'DaemonSet') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template;
+    expect(template.metadata.labels).toMatchObject(podMonitor.spec.selector.matchLabels);
+    expect(podMonitor.spec.namespaceSelector.matchNames).toEqual(['keymount']);
+    const { driver } = daemonSet(objects);
+    const port = driver.ports?.find((candidate) => candidate.name === podMonitor.spec.podMetricsEndpoints[0]?.port);
+    expect(port?.containerPort).toBe(9811);
+    expect(flagValue(driver, 'metrics-addr')).toBe(':9811');
+    expect(podMonitor.spec.podMetricsEndpoints[0]?.path).toBe('/metrics');
+  });
+
+  it('puts the alert thresholds and routing labels from the values into the rules', () => {
+    const rule = only(
+      render({ set: { 'prometheusRule.enabled': 'true', 'prometheusRule.alertLabels.team': 'platform', 'prometheusRule.certificateExpiryMinutes': '45', 'prometheusRule.notReadyFor': '3m' } }),
+      'PrometheusRule',
+    ) as unknown as { spec: { groups: { rules: { alert: string; expr: string; for: string; labels: Record<string, string> }[] }[] } };
+    const rules = rule.spec.groups.flatMap((group) => group.rules);
+    expect(rules.map((each) => each.alert).sort()).toEqual([
+      'KeymountCertificateExpiringSoon',
+      'KeymountDriverNotReady',
+      'KeymountPublishErrors',
+      'KeymountRefreshFailing',
+      'KeymountRenewalFailing',
+    ]);
+    for (const each of rules) expect(each.labels.team, each.alert).toBe('platform');
+    expect(rules.find((each) => each.alert === 'KeymountCertificateExpiringSoon')?.expr).toContain('< 45 * 60');
+    expect(rules.find((each) => each.alert === 'KeymountDriverNotReady')?.for).toBe('3m');
+  });
+
+  it('refuses a PodMonitor without metrics, and bad thresholds', () => {
+    const refused = (set: Record<string, string>): string => {
+      try {
+        helmTemplate({ set });
+      } catch (error) {
+        return String((error as { stderr?: unknown }).stderr);
+      }
+      throw new Error(`helm accepted ${JSON.stringify(set)}`);
+    };
+    expect(refused({ 'podMonitor.enabled': 'true', 'metrics.enabled': 'false' })).toContain('podMonitor.enabled needs metrics.enabled');
+    expect(refused({ 'prometheusRule.publishErrorRatio': '2' })).toContain('publishErrorRatio');
+    expect(refused({ 'prometheusRule.notReadyFor': 'soon' })).toContain('notReadyFor');
+    expect(refused({ 'podMonitor.intervall': '1m' })).toContain('intervall');
   });
 });
 
