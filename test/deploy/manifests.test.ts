@@ -400,7 +400,7 @@ describe('the Prometheus Operator objects (PodMonitor, PrometheusRule)', () => {
 
   it('puts the alert thresholds and routing labels from the values into the rules', () => {
     const rule = only(
-      render({ set: { 'prometheusRule.enabled': 'true', 'prometheusRule.alertLabels.team': 'platform', 'prometheusRule.certificateExpiryMinutes': '45', 'prometheusRule.notReadyFor': '3m' } }),
+      render({ set: { 'prometheusRule.enabled': 'true', 'prometheusRule.alertLabels.team': 'platform', 'prometheusRule.certificateExpiryMinutes': '45', 'prometheusRule.notReadyFor': '3m', 'prometheusRule.publishErrorRatio': '0.25' } }),
       'PrometheusRule',
     ) as unknown as { spec: { groups: { rules: { alert: string; expr: string; for: string; labels: Record<string, string> }[] }[] } };
     const rules = rule.spec.groups.flatMap((group) => group.rules);
@@ -414,6 +414,8 @@ describe('the Prometheus Operator objects (PodMonitor, PrometheusRule)', () => {
     for (const each of rules) expect(each.labels.team, each.alert).toBe('platform');
     expect(rules.find((each) => each.alert === 'KeymountCertificateExpiringSoon')?.expr).toContain('< 45 * 60');
     expect(rules.find((each) => each.alert === 'KeymountDriverNotReady')?.for).toBe('3m');
+    // `--set` passes a fraction as a string; the schema accepts it when it is one.
+    expect(rules.find((each) => each.alert === 'KeymountPublishErrors')?.expr).toMatch(/\) > 0\.25$/);
   });
 
   it('refuses a PodMonitor without metrics, and bad thresholds', () => {
@@ -427,6 +429,7 @@ describe('the Prometheus Operator objects (PodMonitor, PrometheusRule)', () => {
     };
     expect(refused({ 'podMonitor.enabled': 'true', 'metrics.enabled': 'false' })).toContain('podMonitor.enabled needs metrics.enabled');
     expect(refused({ 'prometheusRule.publishErrorRatio': '2' })).toContain('publishErrorRatio');
+    expect(refused({ 'prometheusRule.publishErrorRatio': 'half' })).toContain('publishErrorRatio');
     expect(refused({ 'prometheusRule.notReadyFor': 'soon' })).toContain('notReadyFor');
     expect(refused({ 'podMonitor.intervall': '1m' })).toContain('intervall');
   });
