@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CsiClient } from '../../src/csi/csi-client.js';
-import type { StringMap } from '../../src/csi/messages.js';
+import type { StringMap } from '../../src/csi/kubelet-context.js';
 import { PACKAGE_ROOT } from '../../src/package-info.js';
 import { newPodVolume, publishRequest, type PodVolume } from '../../test/helpers/kubelet.js';
 import { timeEach } from './concurrency.js';

@@ -4,7 +4,8 @@
  * Kubernetes.
  */
 import { createHash } from 'node:crypto';
-import type { NodePublishVolumeRequest, StringMap } from '../csi/messages.js';
+import type { StringMap } from '../csi/kubelet-context.js';
+import type { NodePublishVolumeRequest__Output } from '../generated/csi/v1/NodePublishVolumeRequest.js';
 import {
   EPHEMERAL,
   POD_NAME,
@@ -37,7 +38,7 @@ export function volumeIdFor(targetPath: string): string {
   return `csi-${createHash('sha256').update(targetPath).digest('hex')}`;
 }
 
-export function kubeletPublishRequest(spec: InlineVolumeSpec): NodePublishVolumeRequest {
+export function kubeletPublishRequest(spec: InlineVolumeSpec): NodePublishVolumeRequest__Output {
   const context: StringMap = {
     ...spec.attributes,
     [POD_NAME]: spec.podName,

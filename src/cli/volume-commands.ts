@@ -7,7 +7,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
 import { CsiClient } from '../csi/csi-client.js';
-import type { StringMap } from '../csi/messages.js';
+import type { StringMap } from '../csi/kubelet-context.js';
 import { kubeletPublishRequest, volumeIdFor } from './kubelet-request.js';
 
 const PUBLISH_HELP = `keymount publish: mount a volume the way the kubelet would for an inline csi: volume

@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../logging/logger.js';
-import type { ControllerGetCapabilitiesResponse, Empty } from './messages.js';
+import type { ControllerHandlers } from '../generated/csi/v1/Controller.js';
+import type { ControllerGetCapabilitiesRequest__Output } from '../generated/csi/v1/ControllerGetCapabilitiesRequest.js';
+import type { ControllerGetCapabilitiesResponse } from '../generated/csi/v1/ControllerGetCapabilitiesResponse.js';
 import type { CsiDefinitions } from './proto.js';
 import { unary } from './unary.js';
 
@@ -11,11 +13,12 @@ import { unary } from './unary.js';
  * does not advertise CONTROLLER_SERVICE.
  */
 export function addControllerStub(server: grpc.Server, definitions: CsiDefinitions, logger: Logger): void {
-  server.addService(definitions.Controller.service, {
-    ControllerGetCapabilities: unary<Empty, ControllerGetCapabilitiesResponse>(
+  const handlers: ControllerHandlers = {
+    ControllerGetCapabilities: unary<ControllerGetCapabilitiesRequest__Output, ControllerGetCapabilitiesResponse>(
       'ControllerGetCapabilities',
       () => Promise.resolve({ capabilities: [{ rpc: { type: 'UNKNOWN' } }] }),
       logger,
     ),
-  });
+  };
+  server.addService(definitions.Controller.service, handlers);
 }

@@ -3,27 +3,24 @@
  * `keymount publish|unpublish` and by the tests.
  */
 import * as grpc from '@grpc/grpc-js';
-import type {
-  Empty,
-  GetPluginInfoResponse,
-  NodeGetCapabilitiesResponse,
-  NodeGetInfoResponse,
-  NodePublishVolumeRequest,
-  NodeUnpublishVolumeRequest,
-  ProbeResponse,
-} from './messages.js';
+import type { GetPluginInfoResponse__Output } from '../generated/csi/v1/GetPluginInfoResponse.js';
+import type { IdentityClient } from '../generated/csi/v1/Identity.js';
+import type { NodeClient } from '../generated/csi/v1/Node.js';
+import type { NodeGetCapabilitiesResponse__Output } from '../generated/csi/v1/NodeGetCapabilitiesResponse.js';
+import type { NodeGetInfoResponse__Output } from '../generated/csi/v1/NodeGetInfoResponse.js';
+import type { NodePublishVolumeRequest } from '../generated/csi/v1/NodePublishVolumeRequest.js';
+import type { NodePublishVolumeResponse__Output } from '../generated/csi/v1/NodePublishVolumeResponse.js';
+import type { NodeUnpublishVolumeRequest } from '../generated/csi/v1/NodeUnpublishVolumeRequest.js';
+import type { NodeUnpublishVolumeResponse__Output } from '../generated/csi/v1/NodeUnpublishVolumeResponse.js';
+import type { ProbeResponse__Output } from '../generated/csi/v1/ProbeResponse.js';
 import { loadCsiDefinitions } from './proto.js';
 
-type UnaryMethod<Request, Response> = (
-  request: Request,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  callback: (error: grpc.ServiceError | null, response: Response) => void,
-) => grpc.ClientUnaryCall;
+/** Starts one unary call with the given options; the generated clients' methods fit this with a small arrow. */
+type StartCall<Response> = (options: grpc.CallOptions, callback: grpc.requestCallback<Response>) => grpc.ClientUnaryCall;
 
 export class CsiClient {
-  private readonly identity: grpc.Client;
-  private readonly node: grpc.Client;
+  private readonly identity: IdentityClient;
+  private readonly node: NodeClient;
 
   constructor(
     socketPath: string,
@@ -36,28 +33,28 @@ export class CsiClient {
     this.node = new definitions.Node(address, credentials);
   }
 
-  getPluginInfo(): Promise<GetPluginInfoResponse> {
-    return this.call(this.identity, 'GetPluginInfo', {});
+  getPluginInfo(): Promise<GetPluginInfoResponse__Output> {
+    return this.call((options, callback) => this.identity.GetPluginInfo({}, options, callback));
   }
 
-  probe(): Promise<ProbeResponse> {
-    return this.call(this.identity, 'Probe', {});
+  probe(): Promise<ProbeResponse__Output> {
+    return this.call((options, callback) => this.identity.Probe({}, options, callback));
   }
 
-  nodeGetInfo(): Promise<NodeGetInfoResponse> {
-    return this.call(this.node, 'NodeGetInfo', {});
+  nodeGetInfo(): Promise<NodeGetInfoResponse__Output> {
+    return this.call((options, callback) => this.node.NodeGetInfo({}, options, callback));
   }
 
-  nodeGetCapabilities(): Promise<NodeGetCapabilitiesResponse> {
-    return this.call(this.node, 'NodeGetCapabilities', {});
+  nodeGetCapabilities(): Promise<NodeGetCapabilitiesResponse__Output> {
+    return this.call((options, callback) => this.node.NodeGetCapabilities({}, options, callback));
   }
 
-  nodePublishVolume(request: Partial<NodePublishVolumeRequest>, timeoutMs?: number): Promise<Empty> {
-    return this.call(this.node, 'NodePublishVolume', request, timeoutMs);
+  nodePublishVolume(request: NodePublishVolumeRequest, timeoutMs?: number): Promise<NodePublishVolumeResponse__Output> {
+    return this.call((options, callback) => this.node.NodePublishVolume(request, options, callback), timeoutMs);
   }
 
-  nodeUnpublishVolume(request: NodeUnpublishVolumeRequest, timeoutMs?: number): Promise<Empty> {
-    return this.call(this.node, 'NodeUnpublishVolume', request, timeoutMs);
+  nodeUnpublishVolume(request: NodeUnpublishVolumeRequest, timeoutMs?: number): Promise<NodeUnpublishVolumeResponse__Output> {
+    return this.call((options, callback) => this.node.NodeUnpublishVolume(request, options, callback), timeoutMs);
   }
 
   close(): void {
@@ -65,12 +62,11 @@ export class CsiClient {
     this.node.close();
   }
 
-  private call<Response>(client: grpc.Client, method: string, request: object, timeoutMs = this.timeoutMs): Promise<Response> {
-    const invoke = (client as unknown as Record<string, UnaryMethod<object, Response> | undefined>)[method];
-    if (invoke === undefined) return Promise.reject(new Error(`no CSI method ${method}`));
+  private call<Response>(start: StartCall<Response>, timeoutMs = this.timeoutMs): Promise<Response> {
     return new Promise((resolve, reject) => {
-      invoke.call(client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
+      start({ deadline: Date.now() + timeoutMs }, (error, response) => {
         if (error) reject(error);
+        else if (response === undefined) reject(new Error('the CSI call succeeded without a response message'));
         else resolve(response);
       });
     });

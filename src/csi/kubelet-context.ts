@@ -4,7 +4,9 @@
  */
 import { invalidArgument } from '../errors.js';
 import { Sensitive, type PodIdentity, type ServiceAccountToken } from '../provider/contract.js';
-import type { StringMap } from './messages.js';
+
+/** A protobuf map<string, string> (volume_context, secrets) as the loader decodes it. */
+export type StringMap = Record<string, string>;
 
 export const POD_NAME = 'csi.storage.k8s.io/pod.name';
 export const POD_NAMESPACE = 'csi.storage.k8s.io/pod.namespace';

@@ -6,13 +6,15 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../logging/logger.js';
 import type { VolumeManager } from '../volume/volume-manager.js';
 import { POD_NAME, POD_NAMESPACE } from './kubelet-context.js';
-import type {
-  Empty,
-  NodeGetCapabilitiesResponse,
-  NodeGetInfoResponse,
-  NodePublishVolumeRequest,
-  NodeUnpublishVolumeRequest,
-} from './messages.js';
+import type { NodeHandlers } from '../generated/csi/v1/Node.js';
+import type { NodeGetCapabilitiesRequest__Output } from '../generated/csi/v1/NodeGetCapabilitiesRequest.js';
+import type { NodeGetCapabilitiesResponse } from '../generated/csi/v1/NodeGetCapabilitiesResponse.js';
+import type { NodeGetInfoRequest__Output } from '../generated/csi/v1/NodeGetInfoRequest.js';
+import type { NodeGetInfoResponse } from '../generated/csi/v1/NodeGetInfoResponse.js';
+import type { NodePublishVolumeRequest__Output } from '../generated/csi/v1/NodePublishVolumeRequest.js';
+import type { NodePublishVolumeResponse } from '../generated/csi/v1/NodePublishVolumeResponse.js';
+import type { NodeUnpublishVolumeRequest__Output } from '../generated/csi/v1/NodeUnpublishVolumeRequest.js';
+import type { NodeUnpublishVolumeResponse } from '../generated/csi/v1/NodeUnpublishVolumeResponse.js';
 import type { CsiDefinitions } from './proto.js';
 import { excerptIfLong } from '../untrusted-text.js';
 import { unary } from './unary.js';
@@ -29,8 +31,8 @@ export function addNodeService(
   options: NodeOptions,
   logger: Logger,
 ): void {
-  server.addService(definitions.Node.service, {
-    NodePublishVolume: unary<NodePublishVolumeRequest, Empty>(
+  const handlers: NodeHandlers = {
+    NodePublishVolume: unary<NodePublishVolumeRequest__Output, NodePublishVolumeResponse>(
       'NodePublishVolume',
       async (request, { signal }) => {
         await volumes.publish(toPublishRequest(request), signal);
@@ -44,7 +46,7 @@ export function addNodeService(
         provider: excerptIfLong(request.volume_context.provider),
       }),
     ),
-    NodeUnpublishVolume: unary<NodeUnpublishVolumeRequest, Empty>(
+    NodeUnpublishVolume: unary<NodeUnpublishVolumeRequest__Output, NodeUnpublishVolumeResponse>(
       'NodeUnpublishVolume',
       async (request) => {
         await volumes.unpublish(toUnpublishRequest(request));
@@ -54,15 +56,16 @@ export function addNodeService(
       (request) => ({ volumeId: request.volume_id, targetPath: request.target_path }),
     ),
     // VOLUME_MOUNT_GROUP: the kubelet passes the pod's fsGroup, and keymount makes it the files' group.
-    NodeGetCapabilities: unary<Empty, NodeGetCapabilitiesResponse>(
+    NodeGetCapabilities: unary<NodeGetCapabilitiesRequest__Output, NodeGetCapabilitiesResponse>(
       'NodeGetCapabilities',
       () => Promise.resolve({ capabilities: [{ rpc: { type: 'VOLUME_MOUNT_GROUP' } }] }),
       logger,
     ),
-    NodeGetInfo: unary<Empty, NodeGetInfoResponse>(
+    NodeGetInfo: unary<NodeGetInfoRequest__Output, NodeGetInfoResponse>(
       'NodeGetInfo',
       () => Promise.resolve({ node_id: options.nodeId, max_volumes_per_node: '0', accessible_topology: null }),
       logger,
     ),
-  });
+  };
+  server.addService(definitions.Node.service, handlers);
 }

@@ -1,16 +1,17 @@
 /**
- * The proto-loader boundary: the one place where the untyped service
- * definitions and client constructors that @grpc/proto-loader builds at run
- * time are given the types of messages.ts.
+ * The proto-loader boundary: the one place where the service definitions and
+ * client constructors that @grpc/proto-loader builds at run time are given the
+ * types generated from proto/csi.proto (src/generated/, `npm run gen:proto`).
  */
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import type { ProtoGrpcType } from '../generated/csi.js';
 import { PACKAGE_ROOT } from '../package-info.js';
 
 export const CSI_PROTO_PATH = join(PACKAGE_ROOT, 'proto', 'csi.proto');
 
-/** Decoding options that messages.ts is written against. */
+/** Decoding options; scripts/gen-proto-types.mjs passes the same ones to the type generator. */
 export const PROTO_LOADER_OPTIONS = {
   keepCase: true,
   longs: String,
@@ -19,15 +20,15 @@ export const PROTO_LOADER_OPTIONS = {
   oneofs: true,
 } as const;
 
-export interface CsiDefinitions {
-  readonly Identity: grpc.ServiceClientConstructor;
-  readonly Controller: grpc.ServiceClientConstructor;
-  readonly Node: grpc.ServiceClientConstructor;
-}
+export type CsiDefinitions = ProtoGrpcType['csi']['v1'];
 
+let loaded: CsiDefinitions | undefined;
+
+/** Parses csi.proto on the first call only; every server and client shares the result. */
 export function loadCsiDefinitions(): CsiDefinitions {
-  const definition = loadSync(CSI_PROTO_PATH, PROTO_LOADER_OPTIONS);
-  const root = grpc.loadPackageDefinition(definition) as any;
-  const v1 = root.csi.v1;
-  return { Identity: v1.Identity, Controller: v1.Controller, Node: v1.Node };
+  if (loaded === undefined) {
+    const definition = loadSync(CSI_PROTO_PATH, PROTO_LOADER_OPTIONS);
+    loaded = (grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType).csi.v1;
+  }
+  return loaded;
 }

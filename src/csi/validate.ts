@@ -9,8 +9,10 @@ import { excerpt } from '../untrusted-text.js';
 import { Sensitive } from '../provider/contract.js';
 import type { PublishRequest, UnpublishRequest } from '../volume/requests.js';
 import { parseGid } from '../volume/volume-spec.js';
-import { EPHEMERAL, SERVICE_ACCOUNT_TOKENS, podIdentityFrom, serviceAccountTokensFrom } from './kubelet-context.js';
-import type { AccessModeName, NodePublishVolumeRequest, NodeUnpublishVolumeRequest, StringMap } from './messages.js';
+import type { NodePublishVolumeRequest__Output } from '../generated/csi/v1/NodePublishVolumeRequest.js';
+import type { NodeUnpublishVolumeRequest__Output } from '../generated/csi/v1/NodeUnpublishVolumeRequest.js';
+import type { _csi_v1_VolumeCapability_AccessMode_Mode__Output as AccessModeName } from '../generated/csi/v1/VolumeCapability.js';
+import { EPHEMERAL, SERVICE_ACCOUNT_TOKENS, podIdentityFrom, serviceAccountTokensFrom, type StringMap } from './kubelet-context.js';
 
 export const MAX_VOLUME_ID_BYTES = 256;
 export const MAX_PATH_BYTES = 4096;
@@ -63,7 +65,7 @@ function checkAttributeSizes(context: StringMap): void {
   }
 }
 
-export function toPublishRequest(request: NodePublishVolumeRequest): PublishRequest {
+export function toPublishRequest(request: NodePublishVolumeRequest__Output): PublishRequest {
   const volumeId = requireVolumeId(request.volume_id);
   const targetPath = requireTargetPath(request.target_path);
   const capability = request.volume_capability;
@@ -105,6 +107,6 @@ export function toPublishRequest(request: NodePublishVolumeRequest): PublishRequ
   };
 }
 
-export function toUnpublishRequest(request: NodeUnpublishVolumeRequest): UnpublishRequest {
+export function toUnpublishRequest(request: NodeUnpublishVolumeRequest__Output): UnpublishRequest {
   return { volumeId: requireVolumeId(request.volume_id), targetPath: requireTargetPath(request.target_path) };
 }

@@ -5,7 +5,6 @@
  * phase, the same answer the CSI Probe gives.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { ProbeResponse } from '../csi/messages.js';
 import { loadCsiDefinitions } from '../csi/proto.js';
 import type { DriverStatus } from './driver-status.js';
 import type { HttpResponse } from './http-endpoints.js';
@@ -15,13 +14,6 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 3_000;
 export const PROBE_RESULT_TTL_MS = 1_000;
 
 type ProbeOutcome = { readonly ready: boolean } | { readonly error: string };
-
-type ProbeMethod = (
-  request: object,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  callback: (error: grpc.ServiceError | null, response?: ProbeResponse) => void,
-) => grpc.ClientUnaryCall;
 
 export class HealthChecks {
   private readonly identity = loadCsiDefinitions().Identity;
@@ -67,9 +59,8 @@ export class HealthChecks {
   private probe(): Promise<boolean> {
     // A private subchannel pool: grpc-js would otherwise share one connection (and its reconnect backoff) with other clients.
     const client = new this.identity(`unix://${this.socketPath}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    const probe = (client as unknown as { Probe: ProbeMethod }).Probe;
     return new Promise<boolean>((resolve, reject) => {
-      probe.call(client, {}, new grpc.Metadata(), { deadline: Date.now() + this.probeTimeoutMs }, (error, response) => {
+      client.Probe({}, new grpc.Metadata(), { deadline: Date.now() + this.probeTimeoutMs }, (error, response) => {
         client.close();
         if (error) reject(error);
         else resolve(response?.ready?.value === true);

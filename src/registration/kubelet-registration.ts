@@ -14,8 +14,16 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { bindUnixSocket, shutdownServer } from '../csi/csi-server.js';
 import type { Logger } from '../logging/logger.js';
-import { CSI_PLUGIN_TYPE, SUPPORTED_CSI_VERSIONS, type InfoRequest, type PluginInfo, type RegistrationStatus, type RegistrationStatusResponse } from './messages.js';
+import type { PluginInfo } from '../generated/pluginregistration/PluginInfo.js';
+import type { RegistrationHandlers } from '../generated/pluginregistration/Registration.js';
+import type { RegistrationStatus__Output } from '../generated/pluginregistration/RegistrationStatus.js';
 import { loadRegistrationService } from './proto.js';
+
+/** The plugin type the kubelet's CSI handler registers. */
+const CSI_PLUGIN_TYPE = 'CSIPlugin';
+
+/** The CSI versions keymount speaks, in the form the kubelet compares (it accepts any 1.x). */
+const SUPPORTED_CSI_VERSIONS: readonly string[] = ['1.0.0'];
 
 export interface RetryPolicy {
   readonly baseMs: number;
@@ -53,19 +61,17 @@ export class KubeletRegistration {
 
   async start(): Promise<void> {
     const server = new grpc.Server();
-    server.addService(this.service, {
-      GetInfo: (_call: grpc.ServerUnaryCall<InfoRequest, PluginInfo>, callback: grpc.sendUnaryData<PluginInfo>) => {
+    const handlers: RegistrationHandlers = {
+      GetInfo: (_call, callback) => {
         this.options.logger.debug({ registrationSocket: this.socketPath }, 'kubelet asked for the plugin info');
         callback(null, this.info());
       },
-      NotifyRegistrationStatus: (
-        call: grpc.ServerUnaryCall<RegistrationStatus, RegistrationStatusResponse>,
-        callback: grpc.sendUnaryData<RegistrationStatusResponse>,
-      ) => {
+      NotifyRegistrationStatus: (call, callback) => {
         callback(null, {});
         this.onStatus(call.request);
       },
-    });
+    };
+    server.addService(this.service, handlers);
     await bindUnixSocket(server, this.socketPath);
     this.server = server;
     this.options.logger.info({ registrationSocket: this.socketPath, endpoint: this.options.endpoint }, 'waiting for the kubelet to register keymount');
@@ -82,7 +88,7 @@ export class KubeletRegistration {
     return { type: CSI_PLUGIN_TYPE, name: this.options.driverName, endpoint: this.options.endpoint, supported_versions: [...SUPPORTED_CSI_VERSIONS] };
   }
 
-  private onStatus(status: RegistrationStatus): void {
+  private onStatus(status: RegistrationStatus__Output): void {
     if (status.plugin_registered) {
       this.failures = 0;
       this.options.logger.info({ driverName: this.options.driverName, endpoint: this.options.endpoint }, 'registered with the kubelet');

@@ -8,7 +8,9 @@ import { readdirSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodePublishVolumeRequest, StringMap, VolumeCapability } from '../../src/csi/messages.js';
+import type { StringMap } from '../../src/csi/kubelet-context.js';
+import type { NodePublishVolumeRequest__Output as NodePublishVolumeRequest } from '../../src/generated/csi/v1/NodePublishVolumeRequest.js';
+import type { VolumeCapability__Output as VolumeCapability } from '../../src/generated/csi/v1/VolumeCapability.js';
 import { startHarness, type Harness } from '../helpers/driver-harness.js';
 import { IS_ROOT, ROOT_REASON, exists, join, mountsUnder } from '../helpers/system.js';
 

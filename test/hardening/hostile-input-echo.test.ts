@@ -14,7 +14,7 @@ import { VAULT_ATTRIBUTE_KEYS } from '../../providers/vault/attributes.js';
 import { VAULT_PKI_ATTRIBUTE_KEYS } from '../../providers/vault/pki-attributes.js';
 import { CERTIFICATE_ATTRIBUTE_KEYS } from '../../providers/x509-common/attribute-names.js';
 import { MAX_ATTRIBUTE_VALUE_BYTES } from '../../src/csi/validate.js';
-import type { StringMap } from '../../src/csi/messages.js';
+import type { StringMap } from '../../src/csi/kubelet-context.js';
 import { BUILT_IN_PROVIDER_TYPES } from '../../src/provider/built-in.js';
 import type { ProviderFile } from '../../src/provider/contract.js';
 import { EXCERPT_MAX_CHARS, controlCharacterReason, excerpt } from '../../src/untrusted-text.js';

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { buildConfig, type Config, type ProviderInstanceConfig } from '../../src/config/config.js';
 import { CsiClient } from '../../src/csi/csi-client.js';
 import { startDriver, type DriverOverrides, type RunningDriver } from '../../src/driver.js';
-import type { NodePublishVolumeRequest, StringMap } from '../../src/csi/messages.js';
+import type { StringMap } from '../../src/csi/kubelet-context.js';
+import type { NodePublishVolumeRequest__Output as NodePublishVolumeRequest } from '../../src/generated/csi/v1/NodePublishVolumeRequest.js';
 import { newPodVolume, publishRequest, type PodVolume, type PublishOptions } from './kubelet.js';
 import { mountsUnder } from './system.js';
 

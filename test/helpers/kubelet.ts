@@ -3,7 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kubeletPublishRequest } from '../../src/cli/kubelet-request.js';
-import type { NodePublishVolumeRequest, StringMap } from '../../src/csi/messages.js';
+import type { StringMap } from '../../src/csi/kubelet-context.js';
+import type { NodePublishVolumeRequest__Output as NodePublishVolumeRequest } from '../../src/generated/csi/v1/NodePublishVolumeRequest.js';
 
 export interface PodVolume {
   readonly podUid: string;

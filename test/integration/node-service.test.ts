@@ -41,7 +41,7 @@ describe.skipIf(!IS_ROOT)(`NodePublishVolume and NodeUnpublishVolume (${IS_ROOT 
     expect(node.node_id).toBe('test-node');
     expect(node.max_volumes_per_node).toBe('0');
     const capabilities = await harness.client.nodeGetCapabilities();
-    expect(capabilities.capabilities.map((capability) => capability.rpc.type)).toEqual(['VOLUME_MOUNT_GROUP']);
+    expect(capabilities.capabilities.map((capability) => capability.rpc?.type)).toEqual(['VOLUME_MOUNT_GROUP']);
   });
 
   it('mounts a private tmpfs, read-only to the pod, and writes the files with their modes', async () => {

@@ -6,7 +6,11 @@ import { readdirSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MountVolume, NodePublishVolumeRequest, VolumeCapability } from '../../src/csi/messages.js';
+import type { NodePublishVolumeRequest__Output as NodePublishVolumeRequest } from '../../src/generated/csi/v1/NodePublishVolumeRequest.js';
+import type {
+  _csi_v1_VolumeCapability_MountVolume__Output as MountVolume,
+  VolumeCapability__Output as VolumeCapability,
+} from '../../src/generated/csi/v1/VolumeCapability.js';
 import { callError, startHarness, type Harness } from '../helpers/driver-harness.js';
 import type { PodVolume } from '../helpers/kubelet.js';
 import { fixedFilesProviderType } from '../helpers/test-providers.js';

@@ -13,7 +13,7 @@ import { readFileSync, readdirSync, statfsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsiClient } from '../../src/csi/csi-client.js';
-import type { StringMap } from '../../src/csi/messages.js';
+import type { StringMap } from '../../src/csi/kubelet-context.js';
 import { startDriverProcess, type DriverProcess } from '../../bench/lib/driver-process.js';
 import { podVolumes, unpublish } from '../../bench/lib/latency-phase.js';
 import { MiB, formatMiB, sampleProcess } from '../../bench/lib/proc-stats.js';
