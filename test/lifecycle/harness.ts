@@ -8,6 +8,7 @@ import { NO_METRICS } from '../../src/metrics/volume-metrics.js';
 import { Sensitive, type FetchRequest, type FetchResult, type Provider, type ProviderType, type Unchanged } from '../../src/provider/contract.js';
 import { ProviderRegistry } from '../../src/provider/registry.js';
 import type { PublishRequest } from '../../src/volume/requests.js';
+import type { VolumeStateStore } from '../../src/volume/state-store.js';
 import { VolumeManager, type VolumeManagerLimits } from '../../src/volume/volume-manager.js';
 import { fakeTimeClock, memoryPorts, type MemoryPorts } from '../helpers/memory-ports.js';
 
@@ -65,8 +66,15 @@ export function warnings(logs: readonly LogLine[]): string[] {
   return logs.filter((line) => line.level >= PINO_WARN).map((line) => line.msg);
 }
 
-/** A manager whose registry has one scripted instance per name in `instances` (all the same backend). */
-export async function lifecycle(instances: readonly string[] = ['scripted']): Promise<Lifecycle> {
+export interface LifecycleOptions {
+  /** Provider instance names, each a scripted provider on the same backend. */
+  readonly instances?: readonly string[];
+  /** A state store to use instead of the in-memory one (a FileStateStore on a temp dir). */
+  readonly stateStore?: VolumeStateStore;
+}
+
+/** A manager on in-memory ports whose registry has one scripted instance per name. */
+export async function lifecycle({ instances = ['scripted'], stateStore }: LifecycleOptions = {}): Promise<Lifecycle> {
   const ports = memoryPorts();
   const backend: ScriptedBackend = { answer: () => Promise.resolve(fileAnswer('1')), fetches: [], releases: [], releaseError: undefined };
   const logs: LogLine[] = [];
@@ -83,7 +91,7 @@ export async function lifecycle(instances: readonly string[] = ['scripted']): Pr
       [scriptedProviderType(backend)],
       () => ({ clock: fakeTimeClock, logger }),
     );
-    return new VolumeManager({ ...ports, registry, clock: fakeTimeClock, logger, metrics: NO_METRICS, limits: LIMITS, kubeletRoot: KUBELET_ROOT });
+    return new VolumeManager({ ...ports, state: stateStore ?? ports.state, registry, clock: fakeTimeClock, logger, metrics: NO_METRICS, limits: LIMITS, kubeletRoot: KUBELET_ROOT });
   };
   return { ...ports, manager: await build(instances), backend, logs, restart: (names = instances) => build(names) };
 }
