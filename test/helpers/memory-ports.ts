@@ -76,13 +76,17 @@ export class MemoryMounter implements Mounter {
   private readonly filesystems = new Map<number, Map<string, StoredFile>>();
   private nextFilesystemId = 1;
 
+  /** Whether a directory exists to mount on; memoryPorts() wires it to the directory ports. */
+  directoryExists: (path: string) => boolean = () => true;
+
   mountTmpfs(target: string, options: TmpfsOptions): Promise<void> {
     return attempt(() => {
       this.calls.push(`mountTmpfs ${target}`);
       this.faults.check('mountTmpfs');
-      const options_ = [...TMPFS_FLAGS, `size=${options.sizeBytes}`, `mode=${options.mode.toString(8)}`];
-      if (options.gid !== undefined) options_.push(`gid=${options.gid}`);
-      this.push({ mountPoint: target, fsType: 'tmpfs', source: options.source, options: ['rw', ...options_] });
+      this.requireDirectory(target);
+      const flags = ['rw', ...TMPFS_FLAGS, `size=${options.sizeBytes}`, `mode=${options.mode.toString(8)}`];
+      if (options.gid !== undefined) flags.push(`gid=${options.gid}`);
+      this.push({ mountPoint: target, fsType: 'tmpfs', source: options.source, options: flags });
     });
   }
 
@@ -92,6 +96,7 @@ export class MemoryMounter implements Mounter {
       this.faults.check('bindReadOnly');
       const shown = this.topmost(source);
       if (shown === undefined) throw new KeymountError('INTERNAL', `mount failed: ${source} is not a mount point`);
+      this.requireDirectory(target);
       this.table.push({ ...shown, mountPoint: target, options: ['ro', ...TMPFS_FLAGS] });
     });
   }
@@ -151,6 +156,13 @@ export class MemoryMounter implements Mounter {
     if (mount === undefined) return false;
     this.filesystems.set(mount.filesystemId, new Map(files));
     return true;
+  }
+
+  private requireDirectory(path: string): void {
+    // A path with a mount on it is a directory too (the mount's root).
+    if (!this.directoryExists(path) && this.topmost(path) === undefined) {
+      throw new KeymountError('INTERNAL', `mount failed: mount point ${path} does not exist`);
+    }
   }
 
   private push(entry: MountEntry): void {
@@ -323,13 +335,10 @@ export interface MemoryPorts {
 
 export function memoryPorts(): MemoryPorts {
   const mounter = new MemoryMounter();
-  return {
-    mounter,
-    privateMounts: new MemoryPrivateMounts(mounter),
-    targets: new MemoryTargetDirectories(mounter),
-    writer: new MemoryVolumeWriter(mounter),
-    state: new MemoryStateStore(),
-  };
+  const privateMounts = new MemoryPrivateMounts(mounter);
+  const targets = new MemoryTargetDirectories(mounter);
+  mounter.directoryExists = (path) => privateMounts.directories.has(path) || targets.directories.has(path);
+  return { mounter, privateMounts, targets, writer: new MemoryVolumeWriter(mounter), state: new MemoryStateStore() };
 }
 
 /** Runs a synchronous step as a port call: its throw becomes a rejection, as from a real port. */
