@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeymountError } from '../../src/errors.js';
 import { UNCHANGED } from '../../src/provider/contract.js';
 import { mountSourceOf } from '../../src/storage/private-mounts.js';
-import { NEVER_ABORTED, lifecycle, publishRequest, warnings, type Lifecycle } from './harness.js';
+import { NEVER_ABORTED, fileAnswer, lifecycle, publishRequest, warnings, type Lifecycle } from './harness.js';
 
 let node: Lifecycle;
 
@@ -114,6 +114,35 @@ describe('publish', () => {
     await expect(node.manager.publish(request, NEVER_ABORTED)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     expect(node.targets.directories.has(request.targetPath)).toBe(true);
     expect(node.mounter.mountPoints).toEqual([]);
+  });
+});
+
+describe('concurrency and deadlines', () => {
+  it("answers ABORTED to a second call while the volume's first is still running", async () => {
+    let answer!: () => void;
+    node.backend.answer = () => new Promise((resolve) => (answer = () => { resolve(fileAnswer('1')); }));
+    const request = publishRequest('vol-1');
+    const first = node.manager.publish(request, NEVER_ABORTED);
+    await vi.waitFor(() => {
+      expect(node.backend.fetches).toHaveLength(1);
+    });
+    await expect(node.manager.publish(request, NEVER_ABORTED)).rejects.toMatchObject({ code: 'ABORTED' });
+    answer();
+    await first;
+    expect(node.mounter.filesAt(request.targetPath)?.get('value')?.contents).toEqual(Buffer.from('1'));
+  });
+
+  it("fails with DEADLINE_EXCEEDED when the caller's deadline passes during the fetch, and rolls back", async () => {
+    node.backend.answer = () => new Promise(() => undefined);
+    const request = publishRequest('vol-1');
+    const caller = new AbortController();
+    const publishing = node.manager.publish(request, caller.signal);
+    await vi.waitFor(() => {
+      expect(node.backend.fetches).toHaveLength(1);
+    });
+    caller.abort();
+    await expect(publishing).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED', message: expect.stringContaining("the caller's deadline passed") as unknown });
+    expectNothingLeft('vol-1', request.targetPath);
   });
 });
 

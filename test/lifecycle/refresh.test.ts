@@ -160,6 +160,25 @@ describe('renewal on the provider schedule', () => {
     expect(node.backend.fetches).toHaveLength(2);
   });
 
+  it('is cancelled by an unpublish while the provider is still renewing', async () => {
+    node.backend.answer = () => Promise.resolve(fileAnswer('1', { refreshAt: new Date(Date.now() + HOUR_MS) }));
+    await node.manager.publish(request, NEVER_ABORTED);
+    // The renewal waits for its provider until its signal aborts (a queued key generation).
+    node.backend.answer = () => new Promise(() => undefined);
+    await vi.advanceTimersByTimeAsync(HOUR_MS);
+    expect(node.backend.fetches).toHaveLength(2);
+    const unpublish = { volumeId: 'vol-1', targetPath: request.targetPath };
+    // The first unpublish cancels the renewal but may find the volume still busy; the kubelet retries.
+    await node.manager.unpublish(unpublish).catch((error: unknown) => {
+      expect(error).toMatchObject({ code: 'ABORTED' });
+    });
+    await vi.waitFor(async () => {
+      await node.manager.unpublish(unpublish);
+    });
+    expect(node.mounter.mountPoints).toEqual([]);
+    expect(node.state.size).toBe(0);
+  });
+
   it('stops with the unpublish', async () => {
     node.backend.answer = () => Promise.resolve(fileAnswer('1', { refreshAt: new Date(Date.now() + HOUR_MS) }));
     await node.manager.publish(request, NEVER_ABORTED);
