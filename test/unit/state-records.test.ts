@@ -1,9 +1,10 @@
 /** State records: versioned, validated on read, and never able to steer recovery to a path outside the kubelet's shape. */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/package-info.js';
 import { isKubeletTargetPath } from '../../src/volume/kubelet-paths.js';
 import { FileStateStore, RECORD_VERSION, type UnusableRecord, type VolumeRecord } from '../../src/volume/state-store.js';
 
@@ -101,5 +102,27 @@ describe('isKubeletTargetPath', () => {
 
   it('accepts a kubelet root given with a trailing slash', () => {
     expect(isKubeletTargetPath('/k/pods/u/volumes/kubernetes.io~csi/v/mount', '/k/')).toBe(true);
+  });
+});
+
+describe('records keymount 0.1.0 wrote (checked-in fixtures)', () => {
+  const fixtures = join(PACKAGE_ROOT, 'test', 'fixtures', 'records');
+
+  it.each(['v0.1.0-published.json', 'v0.1.0-publishing.json'])('reads %s as a version-0 record with every field it had', async (fixture) => {
+    const content = readFileSync(join(fixtures, fixture), 'utf8');
+    const written = JSON.parse(content) as Record<string, unknown>;
+    const { store, directory, unusable } = await newStore();
+    writeFileSync(join(directory, fileName(String(written.volumeId))), content);
+    const [read] = await store.list();
+    expect(unusable).toEqual([]);
+    expect(read?.version).toBe(0);
+    for (const [key, value] of Object.entries(written)) expect(read?.[key as keyof VolumeRecord], key).toEqual(value);
+  });
+
+  it('reads a record written by this version back unchanged', async () => {
+    const { store } = await newStore();
+    const current = { ...record('csi-current'), lastError: 'provider "aws" did not answer within 30s (--provider-timeout)' };
+    await store.put(current);
+    expect(await store.get('csi-current')).toEqual(current);
   });
 });
